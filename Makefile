@@ -1,0 +1,56 @@
+# devinfra: two commands on a fresh Debian 12 machine, as root:
+#   make aio    deploy the platform on local containers
+#   make test   run every check
+SHELL := /bin/bash
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+AIO_INVENTORY := inventory/aio/hosts.yaml
+
+.PHONY: help venv docker image test lint unit molecule aio aio-down bench clean
+
+help:
+	@echo "make aio       deploy every service on local containers (inventory/aio)"
+	@echo "make aio-down  remove the AIO containers"
+	@echo "make test      lint, unit tests and every molecule scenario"
+	@echo "make bench     benchmarks"
+	@echo "make venv | docker | image   the bootstrap steps alone"
+
+# The Python toolchain: rebuilt when its pins change.
+$(VENV)/.installed: requirements-dev.txt constraints.txt setup.cfg pyproject.toml
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+venv: $(VENV)/.installed
+
+docker:
+	@tools/ensure-docker.sh
+
+image: docker
+	@tools/build-image.sh
+
+test: venv image
+	@tools/run-tests.sh
+
+lint unit molecule: venv
+	@tools/run-tests.sh $@
+
+bench: venv
+	@tools/run-bench.sh
+
+$(CURDIR)/.cache/aio/id_ed25519:
+	@mkdir -p $(@D)
+	ssh-keygen -q -t ed25519 -N '' -C aio-admin@devinfra -f $@
+
+aio: venv image $(CURDIR)/.cache/aio/id_ed25519
+	devinfra hosts create --set aio --inventory $(AIO_INVENTORY)
+	ansible-playbook -i inventory/aio playbooks/site.yaml
+
+aio-down: venv
+	devinfra hosts destroy --set aio
+	rm -rf .cache/facts
+
+clean: aio-down
+	rm -rf $(VENV) .cache .artifacts
