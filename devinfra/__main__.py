@@ -1,0 +1,3 @@
+from devinfra.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,123 @@
+"""The ``devinfra`` command.
+
+    devinfra hosts create  --inventory inventory/aio/hosts.yaml   # the AIO
+    devinfra hosts create  --set molecule-base base1 base2:executor
+    devinfra hosts list    [--set SET] [--json]
+    devinfra hosts destroy --set SET
+    devinfra validate      [--inventory inventory] [--roles roles]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from devinfra import __version__, hosts, validate
+
+
+def _print_table(rows: list[dict], columns: list[str]) -> None:
+    if not rows:
+        print("no hosts")
+        return
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns).rstrip())
+
+
+def _cmd_hosts(args: argparse.Namespace) -> int:
+    docker = hosts.Docker()
+    columns = ["set", "host", "container", "state", "address"]
+    if args.action == "create":
+        sources = [bool(args.inventory), bool(args.names), bool(args.hosts_json)]
+        if sum(sources) != 1:
+            raise hosts.HostsError("give exactly one of --inventory, --hosts-json or host names")
+        if args.inventory:
+            specs = hosts.hosts_from_inventory(Path(args.inventory), image=args.image)
+        elif args.hosts_json:
+            specs = hosts.hosts_from_json(args.hosts_json, image=args.image)
+        else:
+            specs = [hosts.parse_host_arg(n, image=args.image) for n in args.names]
+        rows = hosts.create(docker, args.set, specs, timeout=args.timeout)
+        if args.write_instance_config:
+            hosts.write_instance_config(Path(args.write_instance_config), rows)
+    elif args.action == "destroy":
+        removed = hosts.destroy(docker, args.set)
+        if not args.json:
+            print(f"removed {len(removed)} host(s) of set {args.set!r}")
+            return 0
+        rows = [{"container": name} for name in removed]
+    else:
+        rows = hosts.listing(docker, args.set)
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        print()
+    else:
+        _print_table(rows, columns)
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    inventory, roles = Path(args.inventory), Path(args.roles)
+    for path in (inventory, roles):
+        if not path.is_dir():
+            print(f"devinfra: error: {path} is not a directory", file=sys.stderr)
+            return 2
+    problems = validate.validate(inventory, roles)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    count = len(validate.inventory_files(inventory))
+    print(f"validate: {count} inventory files, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="devinfra", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"devinfra {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_hosts = sub.add_parser("hosts", help="manage the local container test hosts")
+    hosts_sub = p_hosts.add_subparsers(dest="action", required=True)
+
+    p_create = hosts_sub.add_parser("create", help="create (or start) hosts and wait for systemd")
+    p_create.add_argument("--set", default="aio", help="host set name (default: aio)")
+    p_create.add_argument("--inventory", help="create every host of this YAML inventory")
+    p_create.add_argument("--hosts-json", metavar="JSON",
+                          help='hosts as JSON: [{"name": "h1", "profile": "executor"}, ...] '
+                               "(molecule's platforms list)")
+    p_create.add_argument("--write-instance-config", metavar="PATH",
+                          help="also write molecule's instance_config.yml there")
+    p_create.add_argument("--image", default=hosts.DEFAULT_IMAGE)
+    p_create.add_argument("--timeout", type=float, default=90.0,
+                          help="seconds to wait for systemd in each host")
+    p_create.add_argument("--json", action="store_true", help="print JSON")
+    p_create.add_argument("names", nargs="*", metavar="NAME[:PROFILE]",
+                          help=f"profiles: {', '.join(sorted(hosts.PROFILES))}")
+
+    p_list = hosts_sub.add_parser("list", help="list hosts (all sets unless --set)")
+    p_list.add_argument("--set", default=None)
+    p_list.add_argument("--json", action="store_true")
+
+    p_destroy = hosts_sub.add_parser("destroy", help="remove a set's hosts and network")
+    p_destroy.add_argument("--set", default="aio")
+    p_destroy.add_argument("--json", action="store_true")
+    p_hosts.set_defaults(func=_cmd_hosts)
+
+    p_validate = sub.add_parser(
+        "validate", help="check inventory variables against the roles' argument specs")
+    p_validate.add_argument("--inventory", default="inventory")
+    p_validate.add_argument("--roles", default="roles")
+    p_validate.set_defaults(func=_cmd_validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except hosts.HostsError as exc:
+        print(f"devinfra: error: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,302 @@
+"""Local test hosts: systemd containers that stand in for the platform's servers.
+
+The AIO (inventory/aio/) and every molecule scenario get their hosts from here,
+so the container settings that make systemd boot on these machines live in
+one place: PROFILES below.
+
+Hosts belong to a *set* (``aio``, ``molecule-base``, ...). A set has its own
+Docker network, ``devinfra-<set>``, on which every host answers to its short
+name (Docker's DNS), and each container is named ``devinfra-<set>-<host>``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+DEFAULT_IMAGE = "devinfra-trixie:latest"
+LABEL_SET = "org.devinfra.set"
+LABEL_HOST = "org.devinfra.host"
+
+# What a container needs so that systemd boots to "running" on these
+# machines (`--privileged` is refused here): see
+# ../shared/notes/platform-facts.md.
+SYSTEMD_ARGS = (
+    "--cap-add", "SYS_ADMIN",
+    "--cap-add", "NET_ADMIN",
+    "--tmpfs", "/run",
+    "--tmpfs", "/run/lock",
+    "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--cgroupns", "host",
+    "--stop-signal", "SIGRTMIN+3",
+)
+
+# Profiles add to SYSTEMD_ARGS. "executor" lets bubblewrap (the Zuul
+# executor's sandbox) create its namespaces inside the container.
+PROFILES: dict[str, tuple[str, ...]] = {
+    "systemd": (),
+    "executor": (
+        "--security-opt", "seccomp=unconfined",
+        "--security-opt", "apparmor=unconfined",
+        "--security-opt", "systempaths=unconfined",
+    ),
+}
+
+
+class HostsError(Exception):
+    """A failure the user can act on; the message says what and how."""
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    name: str
+    profile: str = "systemd"
+    image: str = DEFAULT_IMAGE
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise HostsError(
+                f"host {self.name!r}: unknown profile {self.profile!r} "
+                f"(known: {', '.join(sorted(PROFILES))})"
+            )
+
+
+def container_name(host_set: str, host: str) -> str:
+    return f"devinfra-{host_set}-{host}"
+
+
+def network_name(host_set: str) -> str:
+    return f"devinfra-{host_set}"
+
+
+def parse_host_arg(arg: str, image: str = DEFAULT_IMAGE) -> HostSpec:
+    """``name`` or ``name:profile`` from the command line."""
+    name, _, profile = arg.partition(":")
+    if not name:
+        raise HostsError(f"empty host name in {arg!r}")
+    return HostSpec(name=name, profile=profile or "systemd", image=image)
+
+
+def hosts_from_inventory(path: Path, image: str = DEFAULT_IMAGE) -> list[HostSpec]:
+    """Every host of a YAML inventory, with its ``devinfra_host_profile`` var.
+
+    Only the static YAML inventory format is read (hosts and children under
+    ``all``), which is what inventory/aio/hosts.yaml is.
+    """
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise HostsError(f"cannot read inventory {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise HostsError(f"inventory {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("all"), dict):
+        raise HostsError(f"inventory {path}: expected a top-level 'all' group")
+
+    found: dict[str, str] = {}
+
+    def walk(group: dict, where: str) -> None:
+        hosts = group.get("hosts") or {}
+        if not isinstance(hosts, dict):
+            raise HostsError(f"inventory {path}: {where}.hosts must be a mapping")
+        for name, hostvars in hosts.items():
+            profile = (hostvars or {}).get("devinfra_host_profile", "systemd")
+            found.setdefault(str(name), profile)
+        children = group.get("children") or {}
+        if not isinstance(children, dict):
+            raise HostsError(f"inventory {path}: {where}.children must be a mapping")
+        for child, body in children.items():
+            walk(body or {}, f"{where}.children.{child}")
+
+    walk(data["all"], "all")
+    if not found:
+        raise HostsError(f"inventory {path} lists no hosts")
+    return [HostSpec(name=n, profile=p, image=image) for n, p in found.items()]
+
+
+def hosts_from_json(text: str, image: str = DEFAULT_IMAGE) -> list[HostSpec]:
+    """Hosts from a JSON list of ``{"name": ..., "profile": ..., "image": ...}``.
+
+    Molecule's platforms list is passed this way; keys other than these
+    three are molecule's own and ignored.
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HostsError(f"--hosts-json is not valid JSON: {exc}") from exc
+    if not isinstance(data, list) or not data:
+        raise HostsError("--hosts-json must be a non-empty list of hosts")
+    specs = []
+    for index, item in enumerate(data):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise HostsError(f"--hosts-json entry #{index} needs a string 'name': {item!r}")
+        specs.append(HostSpec(
+            name=item["name"],
+            profile=item.get("profile", "systemd"),
+            image=item.get("image", image),
+        ))
+    return specs
+
+
+def write_instance_config(path: Path, rows: Sequence[dict]) -> None:
+    """Tell molecule how to reach each host: Docker exec into its container."""
+    config = [
+        {
+            "instance": row["host"],
+            "address": row["container"],
+            "connection": "community.docker.docker",
+        }
+        for row in rows
+    ]
+    path.write_text(yaml.safe_dump(config, default_flow_style=False))
+
+
+class Docker:
+    """The few docker CLI calls we need, with errors that say what to do."""
+
+    def __init__(self, binary: str = "docker") -> None:
+        self.binary = binary
+
+    def check(self) -> None:
+        if shutil.which(self.binary) is None:
+            raise HostsError(
+                "the docker command is not installed: run `make docker` "
+                "(tools/ensure-docker.sh installs Debian's docker.io and starts dockerd)"
+            )
+        proc = self._run(["info", "--format", "{{.ServerVersion}}"], check=False)
+        if proc.returncode != 0:
+            raise HostsError(
+                "no Docker engine answers (`docker info` failed: "
+                f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no output'}); "
+                "start one with `make docker`"
+            )
+
+    def _run(self, args: Sequence[str], check: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [self.binary, *args], capture_output=True, text=True, check=False
+        )
+        if check and proc.returncode != 0:
+            raise HostsError(f"docker {' '.join(args[:2])} failed: {proc.stderr.strip()}")
+        return proc
+
+    def image_exists(self, image: str) -> bool:
+        return self._run(["image", "inspect", image], check=False).returncode == 0
+
+    def ensure_network(self, host_set: str) -> None:
+        net = network_name(host_set)
+        if self._run(["network", "inspect", net], check=False).returncode != 0:
+            self._run(["network", "create", "--label", f"{LABEL_SET}={host_set}", net])
+
+    def remove_network(self, host_set: str) -> None:
+        net = network_name(host_set)
+        if self._run(["network", "inspect", net], check=False).returncode == 0:
+            self._run(["network", "rm", net])
+
+    def containers(self, host_set: str | None = None) -> list[dict]:
+        label = LABEL_SET if host_set is None else f"{LABEL_SET}={host_set}"
+        ids = self._run(["ps", "-aq", "--filter", f"label={label}"]).stdout.split()
+        if not ids:
+            return []
+        return json.loads(self._run(["inspect", *ids]).stdout)
+
+    def run(self, host_set: str, spec: HostSpec) -> None:
+        self._run([
+            "run", "--detach",
+            "--name", container_name(host_set, spec.name),
+            "--hostname", spec.name,
+            "--network", network_name(host_set),
+            "--network-alias", spec.name,
+            "--label", f"{LABEL_SET}={host_set}",
+            "--label", f"{LABEL_HOST}={spec.name}",
+            *SYSTEMD_ARGS,
+            *PROFILES[spec.profile],
+            spec.image,
+        ])
+
+    def start(self, name: str) -> None:
+        self._run(["start", name])
+
+    def remove(self, names: Iterable[str]) -> None:
+        names = list(names)
+        if names:
+            self._run(["rm", "--force", "--volumes", *names])
+
+    def system_state(self, name: str) -> str:
+        proc = self._run(["exec", name, "systemctl", "is-system-running"], check=False)
+        return proc.stdout.strip() or "unknown"
+
+
+def describe(container: dict) -> dict:
+    labels = container["Config"]["Labels"] or {}
+    networks = container["NetworkSettings"]["Networks"] or {}
+    address = next((n.get("IPAddress") for n in networks.values() if n.get("IPAddress")), "")
+    return {
+        "set": labels.get(LABEL_SET, ""),
+        "host": labels.get(LABEL_HOST, ""),
+        "container": container["Name"].lstrip("/"),
+        "state": container["State"]["Status"],
+        "address": address,
+        "image": container["Config"]["Image"],
+    }
+
+
+def create(
+    docker: Docker,
+    host_set: str,
+    specs: Sequence[HostSpec],
+    timeout: float = 90.0,
+) -> list[dict]:
+    """Create (or start) the set's hosts and wait until systemd is up in each."""
+    docker.check()
+    for image in sorted({s.image for s in specs}):
+        if not docker.image_exists(image):
+            raise HostsError(
+                f"image {image} does not exist: build it with `make image` "
+                "(tools/build-image.sh)"
+            )
+    docker.ensure_network(host_set)
+    existing = {describe(c)["host"]: c for c in docker.containers(host_set)}
+    for spec in specs:
+        current = existing.get(spec.name)
+        if current is None:
+            docker.run(host_set, spec)
+        elif current["State"]["Status"] != "running":
+            docker.start(container_name(host_set, spec.name))
+
+    deadline = time.monotonic() + timeout
+    pending = {container_name(host_set, s.name) for s in specs}
+    states: dict[str, str] = {}
+    while pending:
+        for name in sorted(pending):
+            states[name] = docker.system_state(name)
+            # "degraded" means booted with a failed unit: the host is usable
+            # and the roles' tests judge the units they care about.
+            if states[name] in ("running", "degraded"):
+                pending.discard(name)
+        if pending and time.monotonic() > deadline:
+            detail = ", ".join(f"{n}: {states[n]}" for n in sorted(pending))
+            raise HostsError(f"systemd did not come up within {timeout:.0f} s ({detail})")
+        if pending:
+            time.sleep(0.5)
+    wanted = {s.name for s in specs}
+    return [d for d in map(describe, docker.containers(host_set)) if d["host"] in wanted]
+
+
+def destroy(docker: Docker, host_set: str) -> list[str]:
+    docker.check()
+    names = [describe(c)["container"] for c in docker.containers(host_set)]
+    docker.remove(names)
+    docker.remove_network(host_set)
+    return names
+
+
+def listing(docker: Docker, host_set: str | None = None) -> list[dict]:
+    docker.check()
+    rows = [describe(c) for c in docker.containers(host_set)]
+    return sorted(rows, key=lambda r: (r["set"], r["host"]))

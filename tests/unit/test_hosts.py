@@ -1,0 +1,140 @@
+"""devinfra hosts: argument handling and the docker calls, with a fake docker."""
+
+import json
+import stat
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from devinfra import cli, hosts
+
+
+def test_inventory_hosts_and_profiles(tmp_path):
+    inv = tmp_path / "hosts.yaml"
+    inv.write_text(textwrap.dedent("""\
+        all:
+          children:
+            zuul:
+              hosts:
+                zuul01: {devinfra_host_profile: executor}
+            web:
+              hosts:
+                web01:
+                zuul01:
+        """))
+    specs = hosts.hosts_from_inventory(inv)
+    assert [(s.name, s.profile) for s in specs] == [("zuul01", "executor"), ("web01", "systemd")]
+
+
+def test_the_aio_inventory_is_readable():
+    root = Path(__file__).resolve().parents[2]
+    specs = hosts.hosts_from_inventory(root / "inventory/aio/hosts.yaml")
+    assert {"bastion01", "zuul01"} <= {s.name for s in specs}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("all: [", "is not valid YAML"),
+        ("hosts: {}", "expected a top-level 'all' group"),
+        ("all: {hosts: {}}", "lists no hosts"),
+        ("all: {hosts: [a, b]}", "all.hosts must be a mapping"),
+        ("all: {hosts: {a: {devinfra_host_profile: vm}}}", "unknown profile 'vm'"),
+    ],
+)
+def test_bad_inventories_are_explained(tmp_path, text, message):
+    inv = tmp_path / "hosts.yaml"
+    inv.write_text(text)
+    with pytest.raises(hosts.HostsError, match=message):
+        hosts.hosts_from_inventory(inv)
+
+
+def test_hosts_json_from_molecule_platforms():
+    specs = hosts.hosts_from_json(json.dumps([{"name": "a"}, {"name": "b", "profile": "executor",
+                                                              "groups": ["x"]}]))
+    assert [(s.name, s.profile) for s in specs] == [("a", "systemd"), ("b", "executor")]
+    with pytest.raises(hosts.HostsError, match="needs a string 'name'"):
+        hosts.hosts_from_json('[{"nom": "a"}]')
+    with pytest.raises(hosts.HostsError, match="not valid JSON"):
+        hosts.hosts_from_json("[")
+
+
+def test_parse_host_arg():
+    assert hosts.parse_host_arg("ze01:executor") == hosts.HostSpec("ze01", "executor")
+    with pytest.raises(hosts.HostsError, match="empty host name"):
+        hosts.parse_host_arg(":executor")
+
+
+def test_instance_config_points_molecule_at_the_containers(tmp_path):
+    path = tmp_path / "instance_config.yml"
+    hosts.write_instance_config(path, [{"host": "base1", "container": "devinfra-m-base1"}])
+    assert yaml.safe_load(path.read_text()) == [
+        {"instance": "base1", "address": "devinfra-m-base1",
+         "connection": "community.docker.docker"}]
+
+
+def test_missing_docker_command_is_a_clear_error():
+    docker = hosts.Docker(binary="/nonexistent/docker")
+    with pytest.raises(hosts.HostsError, match="docker command is not installed.*make docker"):
+        docker.check()
+
+
+@pytest.fixture
+def fake_docker(tmp_path):
+    """A docker stand-in: records its calls, answers `info` as told."""
+    log = tmp_path / "calls"
+    script = tmp_path / "docker"
+    script.write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        echo "$@" >> {log}
+        case "$1" in
+          info) [ -e {tmp_path}/engine-up ] && echo 20.10 && exit 0
+                echo "Cannot connect to the Docker daemon" >&2; exit 1 ;;
+          ps) exit 0 ;;
+          image) [ -e {tmp_path}/image-present ] && exit 0; exit 1 ;;
+          network) exit 0 ;;
+        esac
+        """))
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return tmp_path, log
+
+
+def test_no_engine_is_a_clear_error(fake_docker):
+    tmp_path, _ = fake_docker
+    docker = hosts.Docker(binary=str(tmp_path / "docker"))
+    with pytest.raises(hosts.HostsError, match="no Docker engine answers.*Cannot connect.*make docker"):
+        docker.check()
+
+
+def test_missing_image_is_a_clear_error(fake_docker):
+    tmp_path, _ = fake_docker
+    (tmp_path / "engine-up").touch()
+    docker = hosts.Docker(binary=str(tmp_path / "docker"))
+    with pytest.raises(hosts.HostsError, match="image devinfra-trixie:latest does not exist.*make image"):
+        hosts.create(docker, "t", [hosts.HostSpec("a")])
+
+
+def test_run_uses_the_shared_systemd_settings(fake_docker):
+    tmp_path, log = fake_docker
+    docker = hosts.Docker(binary=str(tmp_path / "docker"))
+    docker.run("molecule-x", hosts.HostSpec("ze01", "executor"))
+    call = log.read_text().split()
+    assert call[:2] == ["run", "--detach"]
+    assert "devinfra-molecule-x-ze01" in call and "devinfra-molecule-x" in call
+    for arg in ("SYS_ADMIN", "NET_ADMIN", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "seccomp=unconfined"):
+        assert arg in call
+    assert "--privileged" not in call
+
+
+def test_cli_reports_errors_without_a_traceback(capsys, monkeypatch):
+    monkeypatch.setattr(hosts.Docker, "check", lambda self: (_ for _ in ()).throw(
+        hosts.HostsError("no Docker engine answers")))
+    assert cli.main(["hosts", "list"]) == 1
+    assert "devinfra: error: no Docker engine answers" in capsys.readouterr().err
+
+
+def test_cli_create_needs_exactly_one_source(capsys):
+    assert cli.main(["hosts", "create"]) == 1
+    assert "exactly one of" in capsys.readouterr().err
