@@ -76,18 +76,19 @@ def _inventory_vars(path: Path, data: Any) -> Iterator[tuple[str, dict]]:
         if isinstance(data, dict):
             yield "", data
         return
-    if not isinstance(data, dict):
-        return
+    if not isinstance(data, dict) or "plugin" in data:
+        return  # an inventory plugin's configuration (yamlgroup, ...), not hosts and vars
 
     def walk(group: dict, where: str) -> Iterator[tuple[str, dict]]:
         if not isinstance(group, dict):
             return
         if isinstance(group.get("vars"), dict):
             yield f"{where}.vars", group["vars"]
-        for host, hostvars in (group.get("hosts") or {}).items():
+        hosts, children = group.get("hosts"), group.get("children")
+        for host, hostvars in (hosts.items() if isinstance(hosts, dict) else ()):
             if isinstance(hostvars, dict):
                 yield f"{where}.hosts.{host}", hostvars
-        for child, body in (group.get("children") or {}).items():
+        for child, body in (children.items() if isinstance(children, dict) else ()):
             yield from walk(body or {}, f"{where}.children.{child}")
 
     for name, group in data.items():

@@ -1,0 +1,406 @@
+"""The yamlgroup inventory plugin (plugins/inventory/yamlgroup.py).
+
+Most tests run the plugin in-process on Ansible's own InventoryData and
+DataLoader, as the inventory manager does; the end-to-end ones run
+ansible-inventory with the repository's ansible.cfg.
+"""
+
+import fnmatch
+import importlib.util
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from ansible.errors import AnsibleParserError
+from ansible.inventory.data import InventoryData
+from ansible.parsing.dataloader import DataLoader
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+           PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+
+_spec = importlib.util.spec_from_file_location("yamlgroup", ROOT / "plugins/inventory/yamlgroup.py")
+yamlgroup = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(yamlgroup)
+
+HOSTS = ["web01.dfw.example.org", "web02.dfw.example.org", "web03.ord.example.org",
+         "db01.dfw.example.org", "db02.ord.example.org", "Web04.dfw.example.org", "lb1.example.org"]
+
+
+def groups_file(tmp_path, text, name="groups.yaml"):
+    path = tmp_path / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def inventory_with(hosts=HOSTS, groups=None):
+    """InventoryData holding *hosts*, and *groups* ({group: [host]}) as another source would."""
+    inventory = InventoryData()
+    for host in hosts:
+        inventory.add_host(host, "all")
+    for group, members in (groups or {}).items():
+        inventory.add_group(group)
+        for host in members:
+            inventory.add_child(group, host)
+    return inventory
+
+
+def parse(path, inventory=None):
+    """Run the plugin on *path* as the inventory manager does; {group: [host, ...]}."""
+    inventory = inventory or inventory_with()
+    plugin = yamlgroup.InventoryModule()
+    assert plugin.verify_file(str(path))
+    plugin.parse(inventory, DataLoader(), str(path))
+    inventory.reconcile_inventory()
+    return {name: [host.name for host in group.get_hosts()]
+            for name, group in inventory.groups.items() if name not in ("all", "ungrouped")}
+
+
+def members(tmp_path, groups_yaml, **kwargs):
+    result = parse(groups_file(tmp_path, "plugin: yamlgroup\ngroups:\n" + textwrap.indent(
+        textwrap.dedent(groups_yaml), "  ")), **kwargs)
+    return {name: set(hosts) for name, hosts in result.items()}
+
+
+def ansible(*args):
+    return subprocess.run(list(args), cwd=ROOT, env=ENV, capture_output=True, text=True,
+                          check=False, timeout=120)
+
+
+# --- patterns -----------------------------------------------------------------
+
+
+def test_globs_match_whole_names_case_sensitively(tmp_path):
+    found = members(tmp_path, """\
+        star: "web*"
+        question: "db0?.dfw.example.org"
+        ranges: "*[0-9][13].*.example.org"
+        negated: "*[!0-9].example.org"
+        dots: "*.ord.*"
+        partial: "web01"
+        exact: "lb1.example.org"
+        """)
+    assert found["star"] == {"web01.dfw.example.org", "web02.dfw.example.org",
+                             "web03.ord.example.org"}  # not Web04
+    assert found["question"] == {"db01.dfw.example.org"}
+    assert found["ranges"] == {"web01.dfw.example.org", "web03.ord.example.org",
+                               "db01.dfw.example.org"}
+    assert found["negated"] == set(HOSTS) - {"lb1.example.org"}
+    assert found["dots"] == {"web03.ord.example.org", "db02.ord.example.org"}
+    assert found["partial"] == set()
+    assert found["exact"] == {"lb1.example.org"}
+
+
+def test_regexes_must_match_the_whole_name(tmp_path):
+    found = members(tmp_path, r"""
+        prefix_only: '^web0[12]'
+        whole: '^web0[12]\..*'
+        dollar: '^(web|db)0[1-3]\.ord\.example\.org$'
+        scoped_flag: '^(?i:web)0[14]\..*'
+        lookahead: '^(?!web).*\.dfw\..*'
+        alternation: '^db01\.dfw\.example\.org|web0[12]\..*'
+        """)
+    assert found["prefix_only"] == set()
+    assert found["whole"] == {"web01.dfw.example.org", "web02.dfw.example.org"}
+    assert found["dollar"] == {"web03.ord.example.org", "db02.ord.example.org"}
+    assert found["scoped_flag"] == {"web01.dfw.example.org", "Web04.dfw.example.org"}
+    assert found["lookahead"] == {"db01.dfw.example.org", "Web04.dfw.example.org"}
+    assert found["alternation"] == {"db01.dfw.example.org", "web01.dfw.example.org",
+                                    "web02.dfw.example.org"}
+
+
+def test_exclusions_apply_after_every_inclusion_of_the_group(tmp_path):
+    found = members(tmp_path, r"""
+        web: ["!*.ord.example.org", "web*", '!^web02\..*', "Web04.dfw.example.org"]
+        dfw_not_web: ["*.dfw.example.org", "!@web"]
+        only_exclusions: ["!web*"]
+        """)
+    assert found["web"] == {"web01.dfw.example.org", "Web04.dfw.example.org"}
+    assert found["dfw_not_web"] == {"web02.dfw.example.org", "db01.dfw.example.org"}
+    assert found["only_exclusions"] == set()
+
+
+def test_references_take_the_members_of_other_groups(tmp_path):
+    inventory = inventory_with(groups={"legacy": ["lb1.example.org", "db01.dfw.example.org"]})
+    found = members(tmp_path, """\
+        everything: ["@web", "@db", "@legacy"]
+        web: "web*"
+        db: ["db*", "@legacy", "!lb1.example.org"]
+        nearly_all: ["@all", "!*.dfw.example.org"]
+        """, inventory=inventory)
+    assert found["db"] == {"db01.dfw.example.org", "db02.ord.example.org"}
+    assert found["everything"] == {"web01.dfw.example.org", "web02.dfw.example.org",
+                                   "web03.ord.example.org", "db01.dfw.example.org",
+                                   "db02.ord.example.org", "lb1.example.org"}
+    assert found["nearly_all"] == {"web03.ord.example.org", "db02.ord.example.org", "lb1.example.org"}
+
+
+def test_a_reference_counts_what_other_sources_put_in_the_group(tmp_path):
+    # "web" exists with a member from another source; this file adds to it.
+    inventory = inventory_with(groups={"web": ["lb1.example.org"]})
+    found = members(tmp_path, """\
+        web: ["web0[12]*", "!lb1.example.org"]
+        frontend: "@web"
+        """, inventory=inventory)
+    # The exclusion limits what this file adds: it does not remove lb1 from web.
+    assert found["web"] == found["frontend"] == {"lb1.example.org", "web01.dfw.example.org",
+                                                 "web02.dfw.example.org"}
+
+
+def test_only_hosts_already_in_the_inventory_join_groups(tmp_path):
+    inventory = inventory_with()
+    found = members(tmp_path, """\
+        web: ["web*", "web99.dfw.example.org"]
+        ghost: ["ghost01.example.org", "^ghost.*"]
+        """, inventory=inventory)
+    assert found["web"] == {"web01.dfw.example.org", "web02.dfw.example.org",
+                            "web03.ord.example.org"}
+    assert found["ghost"] == set()
+    assert sorted(inventory.hosts) == sorted(HOSTS)
+
+
+def test_empty_groups_exist(tmp_path):
+    found = members(tmp_path, """\
+        disabled: []
+        retired:
+        nothing_matches: "nope*"
+        """)
+    assert found == {"disabled": set(), "retired": set(), "nothing_matches": set()}
+
+
+def test_members_keep_the_inventory_order_and_groups_are_flat(tmp_path):
+    inventory = inventory_with()
+    parse(groups_file(tmp_path, """\
+        plugin: yamlgroup
+        groups:
+          zuul: ["@scheduler", "@executor"]
+          executor: ["*.ord.example.org", "db*"]
+          scheduler: "web0[12]*"
+        """), inventory)
+    assert [h.name for h in inventory.groups["executor"].get_hosts()] == [
+        "web03.ord.example.org", "db01.dfw.example.org", "db02.ord.example.org"]
+    assert [h.name for h in inventory.groups["zuul"].get_hosts()] == [
+        "web01.dfw.example.org", "web02.dfw.example.org", "web03.ord.example.org",
+        "db01.dfw.example.org", "db02.ord.example.org"]
+    assert [g.name for g in inventory.groups["zuul"].parent_groups] == ["all"]
+    assert inventory.groups["zuul"].child_groups == []
+
+
+def test_a_host_named_like_a_group_joins_as_a_host(tmp_path):
+    found = members(tmp_path, """\
+        web: "web*"
+        all_web: ["web", "web01*"]
+        """, inventory=inventory_with(hosts=["web", "web01"]))
+    assert found["all_web"] == {"web", "web01"}
+    assert found["web"] == {"web", "web01"}
+
+
+def test_host_names_with_a_newline_are_matched_too(tmp_path):
+    hosts = ["odd\nname", "odd", "name"]
+    found = members(tmp_path, """\
+        glob: "odd*"
+        regex: '^odd\\sname'
+        exclusion: ["*", "!odd?name"]
+        """, inventory=inventory_with(hosts=hosts))
+    assert found == {"glob": {"odd\nname", "odd"}, "regex": {"odd\nname"},
+                     "exclusion": {"odd", "name"}}
+
+
+@pytest.mark.parametrize("glob", [
+    "[]]*", "[!]]*", "[a-]*", "[-a]*", "[!]*", "[*", "web[0-9", "w**1*", "[\\]*", "[^w]*", "[&&]*",
+    "[a-c-e]*", "[z-a]*", "web0[3-1]*", "[!z-a]*", "w[[-*!]*", "*[!.]", "?[!e]*",
+])
+def test_unusual_globs_agree_with_fnmatch(glob):
+    names = {"]x", "!x", "a", "-", "[x", "web[0-9", "web01", "\\x", "^x", "&x", "c", "d", "e",
+             "web02", "w!x", "w*x", "wex", "w\nx"}
+    expected = {name for name in names if fnmatch.fnmatchcase(name, glob)}
+    assert yamlgroup.compile_pattern(glob).select(yamlgroup.HostNames(names)) == expected
+
+
+def test_glob_translation_agrees_with_fnmatch():
+    rng = random.Random(7)
+    for _ in range(3000):
+        glob = "".join(rng.choices("ab.-!^]*?[\\&", k=rng.randint(0, 7))).lstrip("^")
+        names = {"".join(rng.choices("ab.-!^]*?[\\&\n", k=rng.randint(1, 5))) for _ in range(8)}
+        expected = {name for name in names if fnmatch.fnmatchcase(name, glob)}
+        assert yamlgroup.compile_pattern(glob).select(yamlgroup.HostNames(names)) == expected, glob
+
+
+def test_regex_scans_agree_with_fullmatch():
+    # Includes the syntax that must not be scanned (lookarounds, \A, \Z, atomic
+    # groups, possessive quantifiers) and syntax that can match a newline.
+    tokens = ["a", "b", ".", r"\w", r"\W", r"\s", "[^a]", r"\n", "$", "^", r"\b", "|", "(", ")",
+              "*", "+", "?", "(?=a)", "(?<!b)", r"\Z", r"\A", "(?>a*)", "*+", "{2}", "(?:", r"\1"]
+    rng = random.Random(11)
+    checked = 0
+    while checked < 3000:
+        regex = "^" + "".join(rng.choices(tokens, k=rng.randint(1, 6)))
+        try:
+            pattern = yamlgroup.compile_pattern(regex)
+        except re.error:
+            continue
+        names = {"".join(rng.choices("ab-\n", k=rng.randint(1, 4))) for _ in range(8)}
+        expected = {name for name in names if re.fullmatch(regex, name)}
+        assert pattern.select(yamlgroup.HostNames(names)) == expected, regex
+        checked += 1
+
+
+# --- errors -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("groups_yaml", "message"), [
+    ('web: ["web*", 42]',
+     "group 'web', entry 42: expected a string, got a number (quote patterns in YAML)"),
+    ("web: [{db01: null}]", "group 'web', entry {'db01': None}: expected a string, got a mapping"),
+    ("web: [[a, b]]", "group 'web', entry ['a', 'b']: expected a string, got a list"),
+    ("web: {hosts: web01}", "group 'web': expected a pattern or a list of patterns, got a mapping"),
+    ("web: 7", "group 'web': expected a pattern or a list of patterns, got a number"),
+    ("web: ['^web[0-9']", "group 'web', entry '^web[0-9': invalid regular expression: "
+                          "unterminated character set at position 4"),
+    ("web: ['!^(?i)web']", "group 'web', entry '!^(?i)web': invalid regular expression: "
+                           "global flags not at the start of the expression at position 1"),
+    ("web: ['@nope']", "group 'web', entry '@nope': unknown group 'nope': it is defined neither "
+                       "in this file nor in the inventory so far"),
+    ("web: ['!@']", "group 'web', entry '!@': unknown group ''"),
+    ("a: '@b'\n  b: ['x', '@c']\n  c: '!@a'", "group 'c', entry '!@a': reference cycle a -> b -> c -> a"),
+    ("a: ['web*', '@a']", "group 'a', entry '@a': reference cycle a -> a"),
+    ("web: '@ungrouped'", "group 'web', entry '@ungrouped': 'ungrouped' cannot be referenced"),
+    ("web-1: web*", "group 'web-1': not a valid group name: use letters, digits and underscores, "
+                    "not starting with a digit"),
+    ("1web: web*", "group '1web': not a valid group name"),
+    ("web.dfw: web*", "group 'web.dfw': not a valid group name"),
+    ("12: web*", "group 12: not a valid group name"),
+    ("all: '*'", "group 'all': this group is Ansible's own and cannot be defined here"),
+    ("ungrouped: '*'", "group 'ungrouped': this group is Ansible's own"),
+])
+def test_errors_name_the_file_the_group_and_the_entry(tmp_path, groups_yaml, message):
+    path = groups_file(tmp_path, f"plugin: yamlgroup\ngroups:\n  {groups_yaml}\n")
+    inventory = inventory_with()
+    with pytest.raises(AnsibleParserError) as error:
+        parse(path, inventory)
+    assert error.value.message.startswith(f"{path}: {message}")
+    assert set(inventory.groups) == {"all", "ungrouped"}  # nothing added
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("plugin: yamlgroup\ngroups: [web, db]\n",
+     "'groups' must be a mapping of group names to patterns, got a list"),
+    ("plugin: yamlgroup\ngroups: web*\n",
+     "'groups' must be a mapping of group names to patterns, got a string"),
+    ("plugin: yamlgroup\n", "'groups' must be a mapping of group names to patterns, got nothing (null)"),
+    ("plugin: yamlgroup\ngroup: {web: web*}\n",
+     "unknown top-level key(s) 'group': a yamlgroup file has only 'plugin' and 'groups'"),
+])
+def test_file_level_errors_name_the_file(tmp_path, text, message):
+    path = groups_file(tmp_path, text)
+    with pytest.raises(AnsibleParserError) as error:
+        parse(path)
+    assert error.value.message == f"{path}: {message}"
+
+
+def test_a_file_read_before_the_hosts_warns(tmp_path):
+    warnings = []
+    plugin = yamlgroup.InventoryModule()
+    plugin.display = type("Display", (), {"warning": staticmethod(warnings.append)})()
+    path = groups_file(tmp_path, "plugin: yamlgroup\ngroups:\n  web: web*\n")
+    inventory = inventory_with(hosts=[])
+    plugin.parse(inventory, DataLoader(), str(path))
+    assert inventory.groups["web"].get_hosts() == []
+    assert warnings == [f"{path}: no host in the inventory yet, so every yamlgroup group is empty; "
+                        "list this source after the sources of the hosts"]
+
+
+@pytest.mark.parametrize(("name", "text", "accepted"), [
+    ("groups.yaml", "plugin: yamlgroup\ngroups: {}\n", True),
+    ("groups.yml", "{plugin: 'yamlgroup', groups: {web: 'web*'}}\n", True),
+    ("groups.yaml", "groups: {}\nplugin: yamlgroup\n", True),
+    ("groups.json", '{"plugin": "yamlgroup", "groups": {}}\n', False),
+    ("hosts.yaml", "all:\n  hosts:\n    web01:\n", False),
+    ("other.yaml", "plugin: constructed\n", False),
+    ("broken.yaml", "plugin: yamlgroup\ngroups: [\n", False),
+    ("list.yaml", "- plugin: yamlgroup\n", False),
+])
+def test_verify_file_accepts_only_yamlgroup_yaml_files(tmp_path, name, text, accepted):
+    path = tmp_path / name
+    path.write_text(text)
+    assert yamlgroup.InventoryModule().verify_file(str(path)) is accepted
+
+
+# --- through ansible-inventory ------------------------------------------------
+
+
+def test_end_to_end_with_group_vars_next_to_the_groups_file(tmp_path):
+    (tmp_path / "hosts.yaml").write_text(
+        "all:\n  hosts:\n" + "".join(f"    {host}:\n" for host in HOSTS))
+    groups_file(tmp_path, """\
+        plugin: yamlgroup
+        groups:
+          web: ["web*", '!^web03\\..*']
+          ord: "*.ord.example.org"
+          both: ["@web", "@ord"]
+          disabled: []
+        """, name="service/groups.yaml")
+    (tmp_path / "service/group_vars").mkdir()
+    (tmp_path / "service/group_vars/web.yaml").write_text("http_port: 8080\n")
+    run = ansible("ansible-inventory", "--list", "-i", str(tmp_path / "hosts.yaml"),
+                  "-i", str(tmp_path / "service/groups.yaml"))
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert data["web"]["hosts"] == ["web01.dfw.example.org", "web02.dfw.example.org"]
+    assert data["ord"]["hosts"] == ["web03.ord.example.org", "db02.ord.example.org"]
+    assert data["both"]["hosts"] == ["web01.dfw.example.org", "web02.dfw.example.org",
+                                     "web03.ord.example.org", "db02.ord.example.org"]
+    assert "disabled" in data["all"]["children"]
+    assert data["_meta"]["hostvars"]["web01.dfw.example.org"]["http_port"] == 8080
+    assert "http_port" not in data["_meta"]["hostvars"].get("web03.ord.example.org", {})
+
+
+def test_end_to_end_an_error_fails_the_run_and_is_shown(tmp_path):
+    (tmp_path / "hosts.yaml").write_text("all:\n  hosts:\n    web01:\n")
+    path = groups_file(tmp_path, "plugin: yamlgroup\ngroups:\n  web: ['^web(']\n")
+    run = ansible("ansible-inventory", "--list", "-i", str(tmp_path / "hosts.yaml"), "-i", str(path))
+    assert run.returncode != 0
+    stderr = " ".join(run.stderr.split())
+    assert (f"{path}: group 'web', entry '^web(': invalid regular expression: "
+            "missing ), unterminated subpattern at position 4") in stderr
+    assert f"Completely failed to parse inventory source {path}" in stderr
+
+
+def test_production_groups():
+    run = ansible("ansible-inventory", "--list")  # ansible.cfg's default sources
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    expected = {
+        "bastion": ["bastion01.example.org"],
+        "review": ["review01.example.org"],
+        "zookeeper": ["zk01.example.org", "zk02.example.org", "zk03.example.org"],
+        "zuul": ["zuul01.example.org", "ze01.example.org", "ze02.example.org"],
+        "zuul_scheduler": ["zuul01.example.org"],
+        "zuul_executor": ["ze01.example.org", "ze02.example.org"],
+        "etherpad": ["etherpad01.example.org"],
+        "mirror": ["mirror01.dfw.example.org", "mirror01.ord.example.org"],
+        "disabled": [],
+    }
+    assert {group: data.get(group, {}).get("hosts", []) for group in expected} == expected
+    assert set(data["all"]["children"]) == {"ungrouped", *expected}
+    assert data.get("ungrouped", {}).get("hosts", []) == []  # every production host runs a service
+
+
+def test_production_playbook_pattern_excludes_disabled():
+    run = ansible("ansible", "all:!disabled", "--list-hosts")
+    assert run.returncode == 0, run.stderr
+    assert "hosts (11):" in run.stdout
+
+
+def test_ansible_doc_renders_the_documentation():
+    run = ansible("ansible-doc", "-t", "inventory", "yamlgroup")
+    assert run.returncode == 0, run.stderr
+    assert "Reads a YAML file whose top-level `plugin' is `yamlgroup'" in " ".join(run.stdout.split())
+    assert "EXAMPLES" in run.stdout
