@@ -5,6 +5,8 @@
     devinfra hosts list    [--set SET] [--json]
     devinfra hosts destroy --set SET
     devinfra validate      [--inventory inventory] [--roles roles]
+    devinfra launch-node   NAME --cloud C --flavor F --image I [--network N] [--key K]
+                           [--region R] [--volume-size GB] [--run-base]
 """
 
 from __future__ import annotations
@@ -73,6 +75,38 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _cmd_launch_node(args: argparse.Namespace) -> int:
+    from devinfra import launch
+
+    req = launch.LaunchRequest(
+        name=args.name, cloud=args.cloud, region=args.region, flavor=args.flavor,
+        image=args.image, network=args.network, key=args.key, volume_size=args.volume_size,
+        timeout=args.timeout, poll_interval=args.poll_interval,
+        inventory=Path(args.inventory), region_var=args.region_var,
+    )
+
+    def log(message: str) -> None:
+        print(f"launch-node: {message}", file=sys.stderr)
+
+    try:
+        result = launch.launch(req, log=log)
+    except launch.LaunchError as exc:
+        print(f"devinfra: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"server {args.name}: {result.server_id} "
+          f"({'created' if result.created else 'already existed'})")
+    print(f"inventory {args.inventory}: host {result.inventory_change}")
+    for note in result.notes:
+        print(f"note: {note}")
+    print("DNS records to add:")
+    for record in launch.dns_records(args.name, result.ipv4, result.ipv6):
+        print(f"  {record}")
+    if args.run_base:
+        private = Path(args.private_inventory) if args.private_inventory else None
+        return launch.run_base_playbook(args.name, private)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="devinfra", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -111,6 +145,25 @@ def build_parser() -> argparse.ArgumentParser:
     p_validate.add_argument("--inventory", default="inventory")
     p_validate.add_argument("--roles", default="roles")
     p_validate.set_defaults(func=_cmd_validate)
+
+    p_launch = sub.add_parser("launch-node", help="create a cloud server and add it to the inventory")
+    p_launch.add_argument("name", help="fully qualified host name, e.g. mirror01.sjc.example.org")
+    p_launch.add_argument("--cloud", required=True, help="cloud name in clouds.yaml")
+    p_launch.add_argument("--region")
+    p_launch.add_argument("--flavor", required=True)
+    p_launch.add_argument("--image", required=True)
+    p_launch.add_argument("--network")
+    p_launch.add_argument("--key", help="key pair name")
+    p_launch.add_argument("--volume-size", type=int, help="also attach a data volume (GB)")
+    p_launch.add_argument("--timeout", type=float, default=600.0,
+                          help="seconds to wait for ACTIVE (default 600)")
+    p_launch.add_argument("--poll-interval", type=float, default=5.0)
+    p_launch.add_argument("--inventory", default="inventory/base/hosts.yaml")
+    p_launch.add_argument("--region-var", help="value of the host's 'region' var")
+    p_launch.add_argument("--run-base", action="store_true",
+                          help="then run playbooks/base.yaml limited to the new host")
+    p_launch.add_argument("--private-inventory", help="extra inventory source with the secrets")
+    p_launch.set_defaults(func=_cmd_launch_node)
     return parser
 
 
