@@ -1,0 +1,325 @@
+#!/usr/bin/python
+"""Ansible module gerrit_access: see DOCUMENTATION."""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.gerrit import (
+    GERRIT_ARGUMENT_SPEC,
+    GerritClient,
+    GerritError,
+    decode_id,
+    encode,
+    project_name_error,
+)
+
+DOCUMENTATION = r"""
+module: gerrit_access
+short_description: Set the access rights of a Gerrit project
+description:
+  - Makes the access sections of a project (its C(project.config) on C(refs/meta/config)) exactly as given,
+    for the ref patterns named in O(sections). Reads them with C(GET /a/projects/{name}/access) and changes
+    them with one C(POST /a/projects/{name}/access). Each section that differs is removed and added again
+    as given, so rules and permissions not listed are dropped.
+  - Sections for ref patterns not named in O(sections) are left alone unless O(purge_other_sections=true).
+  - Group names are resolved to group UUIDs with C(GET /a/groups/{name}) (or found in the project's access
+    information); an unknown group fails the task before anything is written.
+author: devinfra
+options:
+  project:
+    description:
+      - Project whose access rights to set, for example V(infra/config) or V(All-Projects).
+    type: str
+    required: true
+  sections:
+    description:
+      - Access sections by ref pattern (V(refs/heads/*), V(^refs/heads/stable-.*), V(refs/meta/config)...), or
+        V(GLOBAL_CAPABILITIES) (on V(All-Projects) only).
+      - Each section is a dictionary with one key, C(permissions), that maps permission names (V(read),
+        V(push), V(submit), V(label-Code-Review)...) to a dictionary with C(rules) and optionally
+        C(exclusive) (boolean, default V(false); whether the permission ignores what parent projects grant).
+      - C(rules) maps group names or UUIDs to a rule, a dictionary with C(action) (V(ALLOW), the default,
+        V(DENY), V(BLOCK), or V(INTERACTIVE) and V(BATCH) for the C(priority) capability), C(force) (boolean,
+        default V(false)), and C(min) and C(max) (integers, together) for label and ranged permissions.
+        An empty rule (V(null) or V({})) is an C(ALLOW) rule.
+      - A ref pattern mapped to no permissions (V({}) or V(null)) removes that section.
+    type: dict
+    required: true
+  purge_other_sections:
+    description:
+      - Also remove every section of the project that O(sections) does not name (inherited sections are not
+        affected).
+    type: bool
+    default: false
+  message:
+    description:
+      - Commit message of the change to C(refs/meta/config); Gerrit's default when omitted.
+    type: str
+extends_documentation_fragment:
+  - gerrit
+  - action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reads the access rights, resolves the groups and reports what would change, without writing.
+      - A project or group that does not exist yet is assumed to be created by an earlier task (with a
+        warning), so that a whole playbook can be checked against a new Gerrit.
+  diff_mode:
+    support: full
+    details: The managed sections before and after, with group names.
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Let infra-core review and submit on infra/config
+  gerrit_access:
+    url: https://review.example.org
+    username: admin
+    password: "{{ gerrit_admin_http_password }}"
+    project: infra/config
+    sections:
+      refs/heads/*:
+        permissions:
+          label-Code-Review:
+            rules:
+              infra-core: {min: -2, max: 2}
+              Registered Users: {min: -1, max: 1}
+          submit:
+            rules:
+              infra-core: {}
+              Service Users: {action: BLOCK}
+      refs/meta/config:
+        permissions:
+          read:
+            exclusive: true
+            rules:
+              infra-core: {}
+  delegate_to: localhost
+
+- name: Keep only these sections on the project
+  gerrit_access:
+    url: https://review.example.org
+    username: admin
+    password: "{{ gerrit_admin_http_password }}"
+    project: attic/old-tool
+    purge_other_sections: true
+    message: Restrict the retired project to its owners
+    sections:
+      refs/*:
+        permissions:
+          read:
+            exclusive: true
+            rules:
+              Administrators: {}
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+sections:
+  description:
+    - The managed sections after the run (in check mode, what they would be), in the form of O(sections),
+      with group names and every default spelled out. Removed sections are absent.
+  returned: success
+  type: dict
+  sample:
+    refs/heads/*:
+      permissions:
+        submit:
+          exclusive: false
+          rules:
+            infra-core: {action: ALLOW, force: false}
+"""
+
+
+GLOBAL = "GLOBAL_CAPABILITIES"
+ACTIONS = ("ALLOW", "DENY", "BLOCK", "INTERACTIVE", "BATCH")
+
+
+class InvalidSections(ValueError):
+    """O(sections) is malformed; the message names the offending key."""
+
+
+def mapping(value, where):
+    """``value`` as a dict (None is empty); anything else is an error about ``where``."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidSections(f"{where} must be a dictionary, not {type(value).__name__}")
+    return value
+
+
+def only_keys(value, allowed, where):
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise InvalidSections(f"{where} has unknown key(s) {', '.join(unknown)}; "
+                              f"allowed: {', '.join(allowed)}")
+
+
+def parse_rule(value, where):
+    """A rule as Gerrit returns it: action, force and, for ranges, min and max."""
+    value = mapping(value, where)
+    only_keys(value, ("action", "force", "min", "max"), where)
+    action = str(value.get("action", "ALLOW")).upper()
+    if action not in ACTIONS:
+        raise InvalidSections(f"{where}.action must be one of {', '.join(ACTIONS)}, not {value['action']}")
+    if not isinstance(value.get("force", False), bool):
+        raise InvalidSections(f"{where}.force must be true or false")
+    rule = {"action": action, "force": value.get("force", False)}
+    bounds = [value.get("min"), value.get("max")]
+    if bounds.count(None) == 1:
+        raise InvalidSections(f"{where} needs both min and max, or neither")
+    if None not in bounds:
+        if not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds) or bounds[0] > bounds[1]:
+            raise InvalidSections(f"{where}: min and max must be integers with min <= max")
+        if bounds != [0, 0]:  # Gerrit stores and returns no 0..0 range
+            rule.update(min=bounds[0], max=bounds[1])
+    return rule
+
+
+def parse_sections(sections):
+    """O(sections), checked, as {ref: {permission: {"exclusive": bool, "rules": {group: rule}}}}.
+
+    A section without permissions is {}: the section must not exist.
+    """
+    parsed = {}
+    for ref, section in sections.items():
+        where = f"sections[{ref!r}]"
+        if ref != GLOBAL and not ref.startswith(("refs/", "^refs/")):
+            raise InvalidSections(f"{where}: a section is a ref pattern starting with refs/ or ^refs/, "
+                                  f"or {GLOBAL}")
+        section = mapping(section, where)
+        only_keys(section, ("permissions",), where)
+        parsed[ref] = {}
+        for name, permission in mapping(section.get("permissions"), f"{where}.permissions").items():
+            at = f"{where}.permissions.{name}"
+            permission = mapping(permission, at)
+            only_keys(permission, ("exclusive", "rules"), at)
+            rules = mapping(permission.get("rules"), f"{at}.rules")
+            if not rules:
+                raise InvalidSections(f"{at}.rules must name at least one group")
+            if not isinstance(permission.get("exclusive", False), bool):
+                raise InvalidSections(f"{at}.exclusive must be true or false")
+            parsed[ref][name] = {"exclusive": permission.get("exclusive", False),
+                                 "rules": {str(group): parse_rule(rule, f"{at}.rules[{group!r}]")
+                                           for group, rule in rules.items()}}
+    return parsed
+
+
+def from_gerrit(local):
+    """Gerrit's ``local`` sections (rules by group UUID) in the form parse_sections() returns."""
+    def rule(info):
+        parsed = {"action": info.get("action", "ALLOW"), "force": bool(info.get("force"))}
+        if info.get("min") or info.get("max"):  # Gerrit leaves out a 0..0 range
+            parsed.update(min=info.get("min", 0), max=info.get("max", 0))
+        return parsed
+    return {ref: {name: {"exclusive": bool(permission.get("exclusive")),
+                         "rules": {uuid: rule(info) for uuid, info in permission.get("rules", {}).items()}}
+                  for name, permission in section.get("permissions", {}).items()}
+            for ref, section in local.items()}
+
+
+def by_uuid(section, uuids):
+    return {name: {"exclusive": p["exclusive"], "rules": {uuids[group]: r for group, r in p["rules"].items()}}
+            for name, p in section.items()}
+
+
+def to_gerrit(section):
+    """A parsed section (rules by UUID) as an AccessSectionInfo."""
+    return {"permissions": {name: {"exclusive": p["exclusive"], "rules": p["rules"]}
+                            for name, p in section.items()}}
+
+
+def shown(sections, names):
+    """Sections with group names instead of UUIDs, in the form of O(sections), for results and diffs."""
+    def permission(p):
+        return {"exclusive": p["exclusive"],
+                "rules": {names.get(uuid, uuid): rule for uuid, rule in p["rules"].items()}}
+    return {ref: {"permissions": {name: permission(p) for name, p in section.items()}}
+            for ref, section in sorted(sections.items()) if section}
+
+
+def resolve_groups(client, project, wanted, access, check_mode):
+    """({group name or UUID in ``wanted``: UUID}, {UUID: name} of every group seen, [missing groups]).
+
+    In check mode a group that does not exist is missing rather than an error (an earlier task may
+    create it) and stands for itself.
+    """
+    names = {uuid: info.get("name", uuid) for uuid, info in access.get("groups", {}).items()}
+    known = {**{name: uuid for uuid, name in names.items()}, **{uuid: uuid for uuid in names}}
+    uuids, missing = {}, []
+    for group in sorted({g for section in wanted.values() for p in section.values() for g in p["rules"]}):
+        if group not in known:
+            info = client.call("GET", f"groups/{encode(group)}",
+                               f"resolve group '{group}' for the access rights of project '{project}'",
+                               missing_ok=check_mode)
+            if info is None:
+                missing.append(group)
+                info = {"id": group, "name": group}
+            known[group] = decode_id(info["id"])
+            names[known[group]] = info.get("name", group)
+        uuids[group] = known[group]
+    return uuids, names, missing
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            GERRIT_ARGUMENT_SPEC,
+            project=dict(type="str", required=True),
+            sections=dict(type="dict", required=True),
+            purge_other_sections=dict(type="bool", default=False),
+            message=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    project = module.params["project"]
+    error = project_name_error(project)
+    if error:
+        module.fail_json(msg=error)
+    try:
+        wanted = parse_sections(module.params["sections"])
+    except InvalidSections as exc:
+        module.fail_json(msg=f"invalid access sections for project '{project}': {exc}")
+
+    client = GerritClient.from_module(module)
+    path = f"projects/{encode(project)}/access"
+    assumed = "check mode assumes that an earlier task creates it"
+    try:
+        access = client.call("GET", path, f"read the access rights of project '{project}'",
+                             missing_ok=module.check_mode)
+        if access is None:
+            module.warn(f"Project '{project}' does not exist; {assumed}, with no access sections.")
+            access = {}
+        uuids, names, missing = resolve_groups(client, project, wanted, access, module.check_mode)
+        for group in missing:
+            module.warn(f"Group '{group}' does not exist; {assumed}.")
+        current = from_gerrit(access.get("local", {}))
+        wanted = {ref: by_uuid(section, uuids) for ref, section in wanted.items()}
+        managed = set(wanted) | (set(current) if module.params["purge_other_sections"] else set())
+        remove = {ref: {"permissions": {}} for ref in sorted(managed & set(current))
+                  if current[ref] != wanted.get(ref)}
+        add = {ref: to_gerrit(wanted[ref]) for ref in sorted(wanted)
+               if wanted[ref] and current.get(ref) != wanted[ref]}
+        after = {ref: wanted[ref] for ref in managed if wanted.get(ref)}
+        if (remove or add) and not module.check_mode:
+            body = {"remove": remove, "add": add}
+            if module.params["message"]:
+                body["message"] = module.params["message"]
+            stored = from_gerrit(client.call("POST", path, f"set the access rights of project '{project}'",
+                                             body).get("local", {}))
+            if {ref: stored[ref] for ref in managed if ref in stored} != after:
+                module.warn(f"Gerrit stored the access rights of project '{project}' differently than asked; "
+                            "the next run will change them again. Compare the diff with the sections given.")
+            after = {ref: stored[ref] for ref in managed if ref in stored}
+    except GerritError as exc:
+        module.fail_json(msg=str(exc), status=exc.status)
+
+    before = shown({ref: current[ref] for ref in managed if ref in current}, names)
+    result = dict(changed=bool(remove or add), sections=shown(after, names))
+    if module._diff:
+        result["diff"] = dict(before=before, after=result["sections"])
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,266 @@
+#!/usr/bin/python
+"""Ansible module gerrit_group: see DOCUMENTATION."""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.gerrit import (
+    GERRIT_ARGUMENT_SPEC,
+    GerritClient,
+    GerritError,
+    decode_id,
+    encode,
+    group_name_error,
+)
+
+DOCUMENTATION = r"""
+module: gerrit_group
+short_description: Create a Gerrit internal group and manage its description, owner, options and members
+description:
+  - Creates the internal group if it does not exist (C(PUT /a/groups/{name})), then keeps its description
+    (C(PUT .../description)), owner group (C(PUT .../owner)), visibility (C(PUT .../options)) and members
+    (C(POST .../members.add), C(POST .../members.delete)) as given, reading them with
+    C(GET /a/groups/{name}/detail). Options left unset are not managed.
+  - Core Gerrit cannot delete groups, so there is no O(state=absent).
+author: devinfra
+options:
+  name:
+    description:
+      - Group name. It must not be empty or start or end with whitespace.
+    type: str
+    required: true
+  description:
+    description:
+      - Group description. V("") removes it. Not managed when omitted.
+    type: str
+  owner:
+    description:
+      - Owner group, by name or UUID; its members administer this group. Not managed when omitted;
+        Gerrit makes a new group its own owner.
+    type: str
+  members:
+    description:
+      - Accounts that are direct members, each as username, email address or numeric account ID.
+        Not managed when omitted.
+      - A new group with no members and no owner gets the calling account as member (Gerrit's rule); with
+        O(members_mode=exact) the module then removes it unless it is listed.
+    type: list
+    elements: str
+  members_mode:
+    description:
+      - V(exact) makes O(members) the complete list of direct members and removes the others;
+        V(append) only adds the missing ones.
+    type: str
+    choices: [exact, append]
+    default: exact
+  visible_to_all:
+    description:
+      - Whether every registered user may see the group. Not managed when omitted (Gerrit's default for
+        a new group is V(false)).
+    type: bool
+  state:
+    description:
+      - Only V(present) exists, since core Gerrit cannot delete groups.
+    type: str
+    choices: [present]
+    default: present
+notes:
+  - Only internal groups can be managed; included groups (subgroups) are not.
+extends_documentation_fragment:
+  - gerrit
+  - action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reads the group and reports what would change, without writing.
+      - An owner group that does not exist yet is assumed to be created by an earlier task (with a warning).
+  diff_mode:
+    support: full
+    details: The managed attributes before and after.
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Keep the core reviewers of infra/config
+  gerrit_group:
+    url: https://review.example.org
+    username: admin
+    password: "{{ gerrit_admin_http_password }}"
+    name: infra-core
+    description: Core reviewers of the infrastructure projects
+    owner: Administrators
+    visible_to_all: true
+    members:
+      - alice
+      - bob@example.org
+  delegate_to: localhost
+
+- name: Add a bot account without touching the other members
+  gerrit_group:
+    url: https://review.example.org
+    username: admin
+    password: "{{ gerrit_admin_http_password }}"
+    name: Service Users
+    members: [zuul]
+    members_mode: append
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+group:
+  description:
+    - The group's managed attributes after the run; in check mode, what they would be.
+    - Members are listed sorted, each as given in O(members) when it matches, else by username, email
+      address or account ID.
+  returned: success
+  type: dict
+  contains:
+    name:
+      description: Group name.
+      type: str
+      sample: infra-core
+    id:
+      description: Group UUID; V(null) in check mode for a group that does not exist yet.
+      type: str
+      sample: 9999c971bb4ab872aab759d8c49833ee6b9ff320
+    description:
+      description: Description, V("") when there is none.
+      type: str
+    owner:
+      description: Name of the owner group.
+      type: str
+      sample: Administrators
+    visible_to_all:
+      description: Whether every registered user may see the group.
+      type: bool
+    members:
+      description: Direct members.
+      type: list
+      elements: str
+      sample: [alice, bob@example.org]
+created:
+  description: Whether the group was (or, in check mode, would be) created.
+  returned: success
+  type: bool
+  sample: false
+"""
+
+
+def matches(member, account):
+    """Whether ``member`` (username, email or account ID) names ``account`` (an AccountInfo)."""
+    email = account.get("email") or ""
+    return member in (account.get("username"), str(account.get("_account_id"))) or \
+        member.lower() == email.lower()
+
+
+def label(account, wanted_members):
+    """How results name a member: as the task does if it lists it, else by username, email or ID."""
+    given = next((m for m in wanted_members if matches(m, account)), None)
+    return given or account.get("username") or account.get("email") or str(account["_account_id"])
+
+
+def view(detail, wanted_members):
+    """The managed attributes of a group (a GroupInfo with members), as results and diffs show them."""
+    result = {"name": detail["name"], "id": decode_id(detail["id"]),
+              "description": detail.get("description", ""), "owner": detail["owner"],
+              "visible_to_all": bool(detail["options"].get("visible_to_all"))}
+    if wanted_members is not None:
+        result["members"] = sorted(label(a, wanted_members) for a in detail.get("members", []))
+    return result
+
+
+def plan(detail, params, owner):
+    """The group as the task wants it and the calls that get there: (view, [(method, view, doing, body)])."""
+    wanted_members = params["members"]
+    after = view(detail, wanted_members)
+    calls = []
+    description, visible_to_all = params["description"], params["visible_to_all"]
+    if description is not None and description != after["description"]:
+        after["description"] = description
+        calls.append(("PUT", "description", "set the description of group", {"description": description}))
+    if owner is not None and (owner["id"] is None  # check mode: an owner still to be created
+                              or decode_id(owner["id"]) != decode_id(detail.get("owner_id"))):
+        after["owner"] = owner["name"]
+        calls.append(("PUT", "owner", "set the owner of group", {"owner": decode_id(owner["id"])}))
+    if visible_to_all is not None and visible_to_all != after["visible_to_all"]:
+        after["visible_to_all"] = visible_to_all
+        calls.append(("PUT", "options", "set the options of group", {"visible_to_all": visible_to_all}))
+    if wanted_members is not None:
+        accounts = detail.get("members", [])
+        add = [m for m in wanted_members if not any(matches(m, a) for a in accounts)]
+        extra = [] if params["members_mode"] == "append" else \
+            [a for a in accounts if not any(matches(m, a) for m in wanted_members)]
+        if add:
+            calls.append(("POST", "members.add", "add members to group", {"members": add}))
+        if extra:
+            calls.append(("POST", "members.delete", "remove members from group",
+                          {"members": [str(a["_account_id"]) for a in extra]}))
+        after["members"] = sorted([label(a, wanted_members) for a in accounts if a not in extra] + add)
+    return after, calls
+
+
+def read_owner(client, module):
+    """The GroupInfo of the owner group; in check mode, one without ID if it does not exist yet."""
+    owner, name = module.params["owner"], module.params["name"]
+    info = client.call("GET", f"groups/{encode(owner)}", f"read owner group '{owner}' of group '{name}'",
+                       missing_ok=module.check_mode)
+    if info is None:
+        module.warn(f"Owner group '{owner}' does not exist; check mode assumes that an earlier task "
+                    "creates it.")
+        info = {"id": None, "name": owner}
+    return info
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            GERRIT_ARGUMENT_SPEC,
+            name=dict(type="str", required=True),
+            description=dict(type="str"),
+            owner=dict(type="str"),
+            members=dict(type="list", elements="str"),
+            members_mode=dict(type="str", choices=["exact", "append"], default="exact"),
+            visible_to_all=dict(type="bool"),
+            state=dict(type="str", choices=["present"], default="present"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    name = params["name"]
+    for key, what in (("name", "group name"), ("owner", "owner group name")):
+        error = params[key] is not None and group_name_error(params[key], what)
+        if error:
+            module.fail_json(msg=error)
+
+    client = GerritClient.from_module(module)
+    detail_path = f"groups/{encode(name)}/detail"
+    try:
+        owner = None if params["owner"] is None else read_owner(client, module)
+        detail = client.call("GET", detail_path, f"read group '{name}'", missing_ok=True)
+        before = detail and view(detail, params["members"])
+        if detail is None and module.check_mode:
+            detail = {"name": name, "id": None, "owner": name, "options": {}, "members": []}
+        elif detail is None:
+            body = {"name": name, "description": params["description"], "members": params["members"],
+                    "visible_to_all": params["visible_to_all"], "owner_id": owner and decode_id(owner["id"])}
+            client.call("PUT", f"groups/{encode(name)}", f"create group '{name}'",
+                        {key: value for key, value in body.items() if value is not None})
+            # Gerrit may have made the caller a member: what is left to do comes from the new group.
+            detail = client.call("GET", detail_path, f"read group '{name}'")
+        after, calls = plan(detail, params, owner)
+        if calls and not module.check_mode:
+            uuid_path = f"groups/{encode(decode_id(detail['id']))}"  # a name is unique, a UUID stable
+            for method, group_view, doing, body in calls:
+                client.call(method, f"{uuid_path}/{group_view}", f"{doing} '{name}'", body)
+            after = view(client.call("GET", f"{uuid_path}/detail", f"read group '{name}'"), params["members"])
+    except GerritError as exc:
+        module.fail_json(msg=str(exc), status=exc.status)
+
+    result = dict(changed=before != after, created=before is None, group=after)
+    if module._diff:
+        result["diff"] = dict(before=before or {}, after=after)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

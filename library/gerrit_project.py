@@ -1,0 +1,233 @@
+#!/usr/bin/python
+"""Ansible module gerrit_project: see DOCUMENTATION."""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.gerrit import (
+    GERRIT_ARGUMENT_SPEC,
+    GerritClient,
+    GerritError,
+    encode,
+    project_name_error,
+)
+
+DOCUMENTATION = r"""
+module: gerrit_project
+short_description: Create a Gerrit project and manage its description, parent, state and submit type
+description:
+  - Creates the project if it does not exist (C(PUT /a/projects/{name})), then keeps its description
+    (C(PUT .../description)), parent (C(PUT .../parent)), state and default submit type
+    (C(PUT .../config)) as given. Options left unset are not managed.
+  - Core Gerrit cannot delete projects (only the C(delete-project) plugin can), so there is no
+    O(state=absent); make a project O(state=hidden) or O(state=read_only) instead.
+author: devinfra
+options:
+  name:
+    description:
+      - Project name, for example V(infra/config).
+      - It must not start or end with V(/), contain V(..), whitespace or any of V(\\?%*:<>|$~), or end
+        in V(.git); such names fail before any request is made.
+    type: str
+    required: true
+  description:
+    description:
+      - Project description. V("") removes it. Not managed when omitted.
+    type: str
+  parent:
+    description:
+      - Parent project the access rights are inherited from. Not managed when omitted;
+        Gerrit makes V(All-Projects) the parent of a new project.
+      - Changing the parent of an existing project needs the C(Administrate Server) capability.
+    type: str
+  state:
+    description:
+      - V(present) is Gerrit's C(ACTIVE) state, V(read_only) its C(READ_ONLY) state (readable, no pushes
+        or reviews), V(hidden) its C(HIDDEN) state (visible to the project owners only).
+      - While a project is read-only or hidden, Gerrit refuses other changes to it; this module sets the
+        description together with the state, but to change the parent make the project V(present) first.
+    type: str
+    choices: [present, read_only, hidden]
+    default: present
+  submit_type:
+    description:
+      - Default submit type of the project's changes (C(default_submit_type) in Gerrit's project config).
+        V(INHERIT) takes the parent's. Not managed when omitted.
+    type: str
+    choices: [INHERIT, MERGE_IF_NECESSARY, FAST_FORWARD_ONLY, REBASE_IF_NECESSARY, REBASE_ALWAYS,
+              MERGE_ALWAYS, CHERRY_PICK]
+extends_documentation_fragment:
+  - gerrit
+  - action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reads the project and reports what would change, without writing.
+  diff_mode:
+    support: full
+    details: The managed attributes before and after.
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Create the infra/config project
+  gerrit_project:
+    url: https://review.example.org
+    username: admin
+    password: "{{ gerrit_admin_http_password }}"
+    name: infra/config
+    description: Zuul's tenant and job configuration
+    parent: Infra-Projects
+    submit_type: REBASE_IF_NECESSARY
+  delegate_to: localhost
+
+- name: Retire an old project (Gerrit cannot delete it)
+  gerrit_project:
+    url: https://review.example.org
+    username: admin
+    password: "{{ gerrit_admin_http_password }}"
+    name: attic/old-tool
+    state: read_only
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+project:
+  description:
+    - The project's managed attributes after the run; in check mode, what they would be.
+    - RV(project.submit_type) is only returned when O(submit_type) is given.
+  returned: success
+  type: dict
+  contains:
+    name:
+      description: Project name.
+      type: str
+      sample: infra/config
+    description:
+      description: Description, V("") when there is none.
+      type: str
+      sample: Zuul's tenant and job configuration
+    parent:
+      description: Parent project.
+      type: str
+      sample: All-Projects
+    state:
+      description: V(present), V(read_only) or V(hidden) (Gerrit's C(ACTIVE), C(READ_ONLY), C(HIDDEN)).
+      type: str
+      sample: present
+    submit_type:
+      description: Configured default submit type.
+      type: str
+      sample: REBASE_IF_NECESSARY
+created:
+  description: Whether the project was (or, in check mode, would be) created.
+  returned: success
+  type: bool
+  sample: false
+"""
+
+
+GERRIT_STATES = {"present": "ACTIVE", "read_only": "READ_ONLY", "hidden": "HIDDEN"}
+OPTION_STATES = {value: key for key, value in GERRIT_STATES.items()}
+SUBMIT_TYPES = ["INHERIT", "MERGE_IF_NECESSARY", "FAST_FORWARD_ONLY", "REBASE_IF_NECESSARY",
+                "REBASE_ALWAYS", "MERGE_ALWAYS", "CHERRY_PICK"]
+
+
+def read_project(client, name, with_submit_type):
+    """The managed attributes of the project, or None if it does not exist."""
+    info = client.call("GET", f"projects/{encode(name)}", f"read project '{name}'", missing_ok=True)
+    if info is None:
+        return None
+    project = {"name": name, "description": info.get("description", ""), "parent": info.get("parent", ""),
+               "state": OPTION_STATES[info.get("state", "ACTIVE")]}
+    if with_submit_type:
+        config = client.call("GET", f"projects/{encode(name)}/config", f"read the config of project '{name}'")
+        # Since Gerrit 3.0 submit_type is the effective value; the configured one is in default_submit_type.
+        project["submit_type"] = config.get("default_submit_type", {}).get("configured_value",
+                                                                           config.get("submit_type"))
+    return project
+
+
+def create(client, wanted, check_mode):
+    name = wanted["name"]
+    after = {"description": "", "parent": "All-Projects", **wanted}
+    if check_mode:
+        return after
+    body = {key: wanted[key] for key in ("name", "description", "parent", "submit_type") if key in wanted}
+    client.call("PUT", f"projects/{encode(name)}", f"create project '{name}'", body)
+    if wanted["state"] != "present":
+        set_config(client, name, {"state": GERRIT_STATES[wanted["state"]],
+                                  "description": after["description"]})
+    return read_project(client, name, "submit_type" in wanted)
+
+
+def update(client, current, wanted):
+    """Apply the differences, in an order a read-only or hidden project accepts."""
+    name = wanted["name"]
+    changes = {key for key in wanted if current.get(key) != wanted[key]}
+    config = {}
+    if changes & {"state", "submit_type"} or (current["state"] != "present" and "description" in changes):
+        # The config input always carries the description: Gerrit removes it when it is missing.
+        config = {"state": GERRIT_STATES[wanted["state"]],
+                  "description": wanted.get("description", current["description"])}
+        if "submit_type" in wanted:
+            config["submit_type"] = wanted["submit_type"]
+    config_first = config and wanted["state"] == "present"  # reactivate before the other writes
+    if config_first:
+        set_config(client, name, config)
+    if "description" in changes and not config:
+        client.call("PUT", f"projects/{encode(name)}/description", f"set the description of project '{name}'",
+                    {"description": wanted["description"]})
+    if "parent" in changes:
+        client.call("PUT", f"projects/{encode(name)}/parent", f"set the parent of project '{name}'",
+                    {"parent": wanted["parent"]})
+    if config and not config_first:
+        set_config(client, name, config)
+    return read_project(client, name, "submit_type" in wanted)
+
+
+def set_config(client, name, config):
+    client.call("PUT", f"projects/{encode(name)}/config", f"set the config of project '{name}'", config)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            GERRIT_ARGUMENT_SPEC,
+            name=dict(type="str", required=True),
+            description=dict(type="str"),
+            parent=dict(type="str"),
+            state=dict(type="str", choices=list(GERRIT_STATES), default="present"),
+            submit_type=dict(type="str", choices=SUBMIT_TYPES),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    for key, what in (("name", "project name"), ("parent", "parent project name")):
+        error = params[key] is not None and project_name_error(params[key], what)
+        if error:
+            module.fail_json(msg=error)
+    wanted = {key: params[key] for key in ("name", "description", "parent", "state", "submit_type")
+              if params[key] is not None}
+
+    client = GerritClient.from_module(module)
+    try:
+        before = read_project(client, params["name"], "submit_type" in wanted)
+        if before is None:
+            after = create(client, wanted, module.check_mode)
+        elif all(before.get(key) == value for key, value in wanted.items()):
+            after = before
+        elif module.check_mode:
+            after = {**before, **wanted}
+        else:
+            after = update(client, before, wanted)
+    except GerritError as exc:
+        module.fail_json(msg=str(exc), status=exc.status)
+
+    result = dict(changed=before != after, created=before is None, project=after)
+    if module._diff:
+        result["diff"] = dict(before=before or {}, after=after)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
