@@ -1,0 +1,99 @@
+"""Filters that read the projects file (projects/projects.yaml).
+
+``devinfra_projects(projects, acls)`` checks every entry and returns it
+complete: defaults filled in and its ACL template expanded with the
+project's core group, ready for the gerrit_group, gerrit_project and
+gerrit_access modules. ``devinfra_zuul_tenant(projects, name, connection)``
+returns the Zuul tenant entry (the main.yaml format) for the projects that
+Zuul runs jobs for. A bad entry raises an error naming it and its field.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping, Sequence
+
+try:
+    from ansible.errors import AnsibleFilterError
+except ImportError:  # pragma: no cover - only without ansible installed
+    AnsibleFilterError = ValueError  # type: ignore[misc,assignment]
+
+FIELDS = {"project", "description", "parent", "acl", "core_group", "state", "zuul"}
+STATES = ("present", "read_only", "hidden")
+ZUUL_MODES = ("config", "gate", "check", "none")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+
+
+def _where(index: int, entry: object) -> str:
+    name = entry.get("project") if isinstance(entry, Mapping) else None
+    return f"projects[{index}]" + (f" ({name})" if name else "")
+
+
+def _expand(template: object, core_group: str) -> object:
+    """The ACL template with {core_group} replaced in keys and values."""
+    if isinstance(template, Mapping):
+        return {_expand(k, core_group): _expand(v, core_group) for k, v in template.items()}
+    if isinstance(template, list):
+        return [_expand(v, core_group) for v in template]
+    if isinstance(template, str):
+        return template.replace("{core_group}", core_group)
+    return copy.deepcopy(template)
+
+
+def projects(entries: Sequence[object], acls: Mapping[str, object]) -> list[dict]:
+    if not isinstance(entries, Sequence) or isinstance(entries, str):
+        raise AnsibleFilterError("the projects file must be a list of projects")
+    result, seen = [], set()
+    for index, entry in enumerate(entries):
+        where = _where(index, entry)
+        if not isinstance(entry, Mapping):
+            raise AnsibleFilterError(f"{where}: expected a mapping, got {entry!r}")
+        unknown = set(entry) - FIELDS
+        if unknown:
+            raise AnsibleFilterError(f"{where}: unknown field(s) {', '.join(sorted(unknown))} "
+                                     f"(allowed: {', '.join(sorted(FIELDS))})")
+        name = entry.get("project")
+        if not isinstance(name, str) or not _NAME.match(name) or name.endswith(".git") or ".." in name:
+            raise AnsibleFilterError(f"{where}: project name {name!r} is not a valid Gerrit project name")
+        if name in seen:
+            raise AnsibleFilterError(f"{where}: project {name} is listed twice")
+        seen.add(name)
+        acl = entry.get("acl", "default")
+        if acl not in acls:
+            raise AnsibleFilterError(f"{where}: acl {acl!r} has no template in projects/acls/ "
+                                     f"(known: {', '.join(sorted(acls))})")
+        state = entry.get("state", "present")
+        if state not in STATES:
+            raise AnsibleFilterError(f"{where}: state {state!r} is not one of {', '.join(STATES)}")
+        zuul = entry.get("zuul", "none")
+        if zuul not in ZUUL_MODES:
+            raise AnsibleFilterError(f"{where}: zuul {zuul!r} is not one of {', '.join(ZUUL_MODES)}")
+        core_group = entry.get("core_group") or f"{name.rsplit('/', 1)[-1]}-core"
+        result.append({
+            "project": name,
+            "description": entry.get("description", ""),
+            "parent": entry.get("parent", "All-Projects"),
+            "acl": acl,
+            "core_group": core_group,
+            "state": state,
+            "zuul": zuul,
+            "access": _expand(acls[acl], core_group),
+        })
+    return result
+
+
+def zuul_tenant(entries: Sequence[Mapping], name: str, connection: str = "gerrit") -> dict:
+    """The tenant entry of Zuul's main.yaml for checked projects."""
+    config = [p["project"] for p in entries if p["zuul"] == "config"]
+    untrusted = [p["project"] for p in entries if p["zuul"] in ("gate", "check")]
+    if not config:
+        raise AnsibleFilterError(f"tenant {name}: no project has `zuul: config`; Zuul needs one "
+                                 "trusted config project for its pipelines")
+    return {"tenant": {"name": name, "source": {connection: {
+        "config-projects": config, "untrusted-projects": untrusted}}}}
+
+
+class FilterModule:
+    def filters(self):
+        return {"devinfra_projects": projects, "devinfra_zuul_tenant": zuul_tenant}

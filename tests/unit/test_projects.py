@@ -1,0 +1,93 @@
+"""The projects file, its ACL templates, the Zuul tenant and the config project."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.errors import AnsibleFilterError
+
+from projects import FilterModule, projects, zuul_tenant
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def acls():
+    return {p.stem: yaml.safe_load(p.read_text()) for p in (ROOT / "projects/acls").glob("*.yaml")}
+
+
+def repo_projects():
+    return projects(yaml.safe_load((ROOT / "projects/projects.yaml").read_text()), acls())
+
+
+def test_filters_are_registered():
+    assert set(FilterModule().filters()) == {"devinfra_projects", "devinfra_zuul_tenant"}
+
+
+def test_the_repository_projects_file_is_valid_and_complete():
+    entries = repo_projects()
+    assert {p["project"] for p in entries} >= {"devinfra/zuul-config", "devinfra/system-config"}
+    config = next(p for p in entries if p["project"] == "devinfra/system-config")
+    assert config["core_group"] == "infra-core"
+    rules = config["access"]["refs/heads/*"]["permissions"]["label-Code-Review"]["rules"]
+    assert rules["infra-core"] == {"action": "ALLOW", "min": -2, "max": 2}
+    sandbox = next(p for p in entries if p["project"] == "sandbox/sandbox")
+    assert sandbox["core_group"] == "sandbox-core" and sandbox["acl"] == "default"
+    assert sandbox["parent"] == "All-Projects" and sandbox["state"] == "present"
+
+
+def test_tenant_lists_config_and_checked_projects_only():
+    entries = projects([
+        {"project": "infra/config", "zuul": "config"},
+        {"project": "a/gated", "zuul": "gate"},
+        {"project": "a/checked", "zuul": "check"},
+        {"project": "a/plain"},
+    ], {"default": {}})
+    assert zuul_tenant(entries, "t") == {"tenant": {"name": "t", "source": {"gerrit": {
+        "config-projects": ["infra/config"], "untrusted-projects": ["a/gated", "a/checked"]}}}}
+
+
+def test_tenant_needs_a_config_project():
+    with pytest.raises(AnsibleFilterError, match="no project has `zuul: config`"):
+        zuul_tenant(projects([{"project": "a/b", "zuul": "gate"}], {"default": {}}), "t")
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"project": "a/b", "colour": "red"}, r"projects\[0\] \(a/b\): unknown field\(s\) colour"),
+    ({"project": "/a"}, "project name '/a' is not a valid Gerrit project name"),
+    ({"project": "a/b.git"}, "is not a valid Gerrit project name"),
+    ({"project": "a b"}, "is not a valid Gerrit project name"),
+    ({"project": "a/b", "acl": "nope"}, "acl 'nope' has no template"),
+    ({"project": "a/b", "state": "gone"}, "state 'gone' is not one of"),
+    ({"project": "a/b", "zuul": "maybe"}, "zuul 'maybe' is not one of"),
+    ("a/b", r"projects\[0\]: expected a mapping"),
+])
+def test_bad_entries_are_named(entry, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        projects([entry], {"default": {}})
+
+
+def test_a_project_listed_twice_is_refused():
+    with pytest.raises(AnsibleFilterError, match=r"projects\[1\] \(a/b\): project a/b is listed twice"):
+        projects([{"project": "a/b"}, {"project": "a/b"}], {"default": {}})
+
+
+def test_config_project_templates_match_the_projects_file():
+    stanzas = yaml.safe_load((ROOT / "zuul-config/zuul.d/projects.yaml").read_text())
+    declared = {s["project"]["name"]: s["project"]["templates"] for s in stanzas}
+    expected = {p["project"]: ["devinfra-gated" if p["zuul"] in ("gate", "config") else "devinfra-checked"]
+                for p in repo_projects() if p["zuul"] != "none"}
+    assert declared == expected, "update zuul-config/zuul.d/projects.yaml to match projects/projects.yaml"
+
+
+def test_pipelines_report_to_a_defined_connection():
+    pipelines = [p["pipeline"] for p in yaml.safe_load(
+        (ROOT / "zuul-config/zuul.d/pipelines.yaml").read_text())]
+    connections = {c["name"] for c in yaml.safe_load(
+        (ROOT / "inventory/service/group_vars/zuul.yaml").read_text())["zuul_connections"]}
+    assert {p["name"] for p in pipelines} == {"check", "gate"}
+    for pipeline in pipelines:
+        for section in ("trigger", "success", "failure"):
+            assert set(pipeline[section]) <= connections, (pipeline["name"], section)
+    templates = yaml.safe_load((ROOT / "zuul-config/zuul.d/project-templates.yaml").read_text())
+    for template in templates:
+        assert set(template["project-template"]) - {"name", "description"} <= {p["name"] for p in pipelines}
