@@ -21,7 +21,17 @@ stage() {  # stage NAME COMMAND...
   rc=${PIPESTATUS[0]}
   local secs
   secs=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
-  if [ "$rc" -eq 0 ]; then
+  # A pass with skipped tests says so, with the reasons: a skip is not a pass.
+  local skipped reasons
+  skipped=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -oE '[0-9]+ skipped' | tail -n 1 | cut -d' ' -f1)
+  reasons=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -oE 'SKIPPED \[[0-9]+\] [^ ]+: .*' | sed 's/^SKIPPED \[[0-9]*\] [^ ]*: //' | sort -u)
+  if [ "$rc" -eq 0 ] && [ -n "$skipped" ]; then
+    summary+=("$(printf 'PASS  %-24s %7ss  (%s skipped)' "$name" "$secs" "$skipped")")
+    while IFS= read -r reason; do
+      [ -n "$reason" ] && summary+=("      skipped: $reason")
+    done <<<"$reasons"
+    passed=$((passed + 1))
+  elif [ "$rc" -eq 0 ]; then
     summary+=("$(printf 'PASS  %-24s %7ss' "$name" "$secs")")
     passed=$((passed + 1))
   else
