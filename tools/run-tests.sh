@@ -6,6 +6,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
+# Wide enough that molecule does not wrap the skip reasons read below.
+export COLUMNS=250
 mkdir -p .artifacts/logs
 
 summary=()
