@@ -35,8 +35,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from tests.loopback_http import serve
 
 NOVA_MAX_LIMIT = 1000  # Nova's default [api] max_limit: the largest page it returns
 NOVA_MAX_MICROVERSION = (2, 96)
@@ -218,10 +220,8 @@ class FakeCloud:
     def start(self) -> str:
         """Serve in a background thread; return the base URL."""
         self._stopping.clear()
-        self._httpd = _HTTPServer(("127.0.0.1", self.port), _Handler)
-        self._httpd.cloud = self
+        self._httpd = serve(self._respond, self.port, f"fake-{self.name}")
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        threading.Thread(target=self._httpd.serve_forever, name=f"fake-{self.name}", daemon=True).start()
         return self.url
 
     def stop(self) -> None:
@@ -287,6 +287,13 @@ class FakeCloud:
             return sum(1 for r in self.requests if path in r.path and method in (None, r.method))
 
     # -- request handling --------------------------------------------------
+
+    def _respond(self, method: str, target: str, headers: Message, raw: bytes) -> tuple[int, bytes, dict]:
+        """handle() with its JSON body encoded, for tests/loopback_http."""
+        status, body, extra = self.handle(method, target, headers, raw)
+        if body is None:
+            return status, b"", extra
+        return status, json.dumps(body).encode(), {**extra, "Content-Type": "application/json"}
 
     def handle(self, method: str, target: str, headers: Message, raw: bytes) -> tuple[int, dict | None, dict]:
         """Answer one request: (status, JSON body or None, extra headers)."""
@@ -791,41 +798,6 @@ class FakeCloud:
                                "from snapshots after volume transfer.")
         del region.volumes[volume["id"]]
         return 202, None
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-    cloud: FakeCloud
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """HTTP/1.1 (keep-alive) plumbing; FakeCloud.handle does the rest."""
-
-    protocol_version = "HTTP/1.1"
-    server: _HTTPServer
-
-    def _dispatch(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        status, body, headers = self.server.cloud.handle(self.command, self.path, self.headers, raw)
-        data = b"" if body is None else json.dumps(body).encode()
-        try:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            if body is not None:
-                self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a hang longer than its timeout)
-            self.close_connection = True
-
-    do_GET = do_POST = do_PUT = do_DELETE = _dispatch
-
-    def log_message(self, format, *args) -> None:
-        """Quiet: the request log is FakeCloud.requests."""
 
 
 def clouds_yaml(*clouds: FakeCloud, **extra) -> dict:

@@ -41,9 +41,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import quote, unquote, urlsplit
+
+from tests.loopback_http import serve
 
 XSSI_PREFIX = b")]}'\n"
 ALL_PROJECTS = "All-Projects"
@@ -146,7 +147,7 @@ class GerritDouble:
         self.groups: dict[str, dict] = {}  # internal groups by UUID
         self.projects: dict[str, dict] = {}
         self._lock = threading.RLock()
-        self._httpd: _HTTPServer | None = None
+        self._httpd: ThreadingHTTPServer | None = None
         self.admin_id = self.add_account(username, name="Administrator")
         admins = self.add_group("Administrators", description="Gerrit Site Administrators",
                                 members=[self.admin_id])
@@ -168,10 +169,8 @@ class GerritDouble:
 
     def start(self) -> str:
         """Serve in a background thread; return the base URL."""
-        self._httpd = _HTTPServer(("127.0.0.1", self.port), _Handler)
-        self._httpd.gerrit = self
+        self._httpd = serve(self.handle, self.port, "gerrit-double")
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        threading.Thread(target=self._httpd.serve_forever, name="gerrit-double", daemon=True).start()
         return self.url
 
     def stop(self) -> None:
@@ -615,31 +614,3 @@ class GerritDouble:
         gone = {a["_account_id"] for a in self._members_input(body)}
         group["members"] = [m for m in group["members"] if m not in gone]
         return 204, None
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    gerrit: GerritDouble
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """HTTP/1.1 plumbing; GerritDouble.handle does the rest."""
-
-    protocol_version = "HTTP/1.1"
-    server: _HTTPServer
-
-    def _dispatch(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        status, data, headers = self.server.gerrit.handle(self.command, self.path, self.headers, raw)
-        self.send_response(status, HTTPStatus(status).phrase)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_DELETE = _dispatch
-
-    def log_message(self, format, *args) -> None:
-        """Quiet: the request log is GerritDouble.requests."""
