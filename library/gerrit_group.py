@@ -8,6 +8,7 @@ from ansible.module_utils.gerrit import (
     GerritError,
     decode_id,
     encode,
+    exit_with_state,
     group_name_error,
 )
 
@@ -256,10 +257,7 @@ def main():
     except GerritError as exc:
         module.fail_json(msg=str(exc), status=exc.status)
 
-    result = dict(changed=before != after, created=before is None, group=after)
-    if module._diff:
-        result["diff"] = dict(before=before or {}, after=after)
-    module.exit_json(**result)
+    exit_with_state(module, "group", before, after)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from ansible.module_utils.gerrit import (
     GerritClient,
     GerritError,
     encode,
+    exit_with_state,
     project_name_error,
 )
 
@@ -223,10 +224,7 @@ def main():
     except GerritError as exc:
         module.fail_json(msg=str(exc), status=exc.status)
 
-    result = dict(changed=before != after, created=before is None, project=after)
-    if module._diff:
-        result["diff"] = dict(before=before or {}, after=after)
-    module.exit_json(**result)
+    exit_with_state(module, "project", before, after)
 
 
 if __name__ == "__main__":

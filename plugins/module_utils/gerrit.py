@@ -82,6 +82,15 @@ def group_name_error(name, what="group name"):
     return None
 
 
+def exit_with_state(module, key, before, after):
+    """Exit a module that manages one object: changed, created, the object, and its diff."""
+    result = dict(changed=before != after, created=before is None)
+    result[key] = after
+    if module._diff:
+        result["diff"] = dict(before=before or {}, after=after)
+    module.exit_json(**result)
+
+
 def _error_text(exc):
     """The body of an HTTP error answer (Gerrit explains errors in plain text)."""
     if exc.fp is None:
