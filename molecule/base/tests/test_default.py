@@ -5,11 +5,14 @@ base1 and base2 both carry the role; base2 acts as the client.
 
 import os
 import re
-import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import testinfra.utils.ansible_runner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from helpers import run_converge  # noqa: E402  (molecule/shared/helpers.py)
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
@@ -118,23 +121,6 @@ def test_journald_retention(base1):
     effective = base1.check_output("systemd-analyze cat-config systemd/journald.conf")
     assert "SystemMaxUse=1G" in effective
     assert "MaxRetentionSec=1month" in effective
-
-
-def run_converge(*args):
-    """Run the scenario's converge playbook again, outside molecule."""
-    scenario = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    run = subprocess.run(
-        ["ansible-playbook", "-i", INVENTORY, str(scenario / "converge.yaml"), *args],
-        capture_output=True, text=True, check=False, env=env,
-    )
-    recap = {
-        host: {"changed": int(changed), "unreachable": int(unreachable), "failed": int(failed)}
-        for host, changed, unreachable, failed in re.findall(
-            r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
-            run.stdout, re.M)
-    }
-    return run, recap
 
 
 def test_check_mode_on_converged_hosts_reports_no_change():

@@ -8,11 +8,14 @@ import copy
 import json
 import os
 import re
-import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import testinfra.utils.ansible_runner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from helpers import run_converge  # noqa: E402  (molecule/shared/helpers.py)
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
@@ -172,23 +175,6 @@ def test_logs_rotate_and_nginx_writes_the_new_file(webfront1, client, cafile):
     assert webfront1.file(f"{log}.1").exists
     client.run_expect([0], f"{CURL} -o /dev/null --cacert {cafile['webfront1']} https://webfront1/after-rotation")
     assert "/after-rotation" in webfront1.file(log).content_string
-
-
-def run_converge(*args):
-    """Run the scenario's converge playbook again, outside molecule."""
-    scenario = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    run = subprocess.run(
-        ["ansible-playbook", "-i", INVENTORY, str(scenario / "converge.yaml"), *args],
-        capture_output=True, text=True, check=False, env=env,
-    )
-    recap = {
-        host: {"changed": int(changed), "unreachable": int(unreachable), "failed": int(failed)}
-        for host, changed, unreachable, failed in re.findall(
-            r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
-            run.stdout, re.M)
-    }
-    return run, recap
 
 
 def test_check_mode_on_the_converged_host_reports_no_change():
