@@ -52,3 +52,37 @@ def serve(responder: Responder, port: int = 0, name: str = "test-double") -> Thr
     httpd.responder = responder
     threading.Thread(target=httpd.serve_forever, name=name, daemon=True).start()
     return httpd
+
+
+class LoopbackService:
+    """Start/stop and context-manager lifecycle of a test double.
+
+    A subclass sets ``port`` and ``thread_name`` and implements ``respond``
+    (a Responder); ``url`` is its base URL once started.
+    """
+
+    port: int = 0
+    thread_name: str = "test-double"
+    url: str = ""
+    _httpd: ThreadingHTTPServer | None = None
+
+    def respond(self, method: str, target: str, headers: Message, raw: bytes) -> tuple[int, bytes, dict]:
+        raise NotImplementedError
+
+    def start(self) -> str:
+        """Serve in a background thread; return the base URL."""
+        self._httpd = serve(self.respond, self.port, self.thread_name)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return self.url
+
+    def stop(self) -> None:
+        if self._httpd:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

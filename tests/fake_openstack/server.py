@@ -38,7 +38,7 @@ from email.message import Message
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from tests.loopback_http import serve
+from tests.loopback_http import LoopbackService
 
 NOVA_MAX_LIMIT = 1000  # Nova's default [api] max_limit: the largest page it returns
 NOVA_MAX_MICROVERSION = (2, 96)
@@ -185,7 +185,7 @@ class Region:
         return next((item for item in getattr(self, kind) if item[key] == value), None)
 
 
-class FakeCloud:
+class FakeCloud(LoopbackService):
     """One simulated cloud: an HTTP server on 127.0.0.1 and its regions' state.
 
     Use as a context manager (``with FakeCloud("alpha", servers=10) as cloud:``)
@@ -217,25 +217,13 @@ class FakeCloud:
 
     # -- lifecycle ---------------------------------------------------------
 
-    def start(self) -> str:
-        """Serve in a background thread; return the base URL."""
-        self._stopping.clear()
-        self._httpd = serve(self._respond, self.port, f"fake-{self.name}")
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        return self.url
+    @property
+    def thread_name(self) -> str:
+        return f"fake-{self.name}"
 
     def stop(self) -> None:
         self._stopping.set()  # ends hangs and latency waits
-        if self._httpd:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-
-    def __enter__(self) -> FakeCloud:
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        super().stop()
 
     def clouds_yaml_entry(self, **extra) -> dict:
         """This cloud's entry for the ``clouds`` mapping of a clouds.yaml."""
@@ -288,7 +276,7 @@ class FakeCloud:
 
     # -- request handling --------------------------------------------------
 
-    def _respond(self, method: str, target: str, headers: Message, raw: bytes) -> tuple[int, bytes, dict]:
+    def respond(self, method: str, target: str, headers: Message, raw: bytes) -> tuple[int, bytes, dict]:
         """handle() with its JSON body encoded, for tests/loopback_http."""
         status, body, extra = self.handle(method, target, headers, raw)
         if body is None:

@@ -44,7 +44,7 @@ from email.message import Message
 from http.server import ThreadingHTTPServer
 from urllib.parse import quote, unquote, urlsplit
 
-from tests.loopback_http import serve
+from tests.loopback_http import LoopbackService
 
 XSSI_PREFIX = b")]}'\n"
 ALL_PROJECTS = "All-Projects"
@@ -126,7 +126,7 @@ def route(method: str, pattern: str):
     return register
 
 
-class GerritDouble:
+class GerritDouble(LoopbackService):
     """The double: an HTTP server on 127.0.0.1 and the projects, groups and accounts it serves.
 
     Use as a context manager (``with GerritDouble() as gerrit:``) or call
@@ -167,23 +167,10 @@ class GerritDouble:
 
     # -- lifecycle ---------------------------------------------------------
 
-    def start(self) -> str:
-        """Serve in a background thread; return the base URL."""
-        self._httpd = serve(self.handle, self.port, "gerrit-double")
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        return self.url
+    thread_name = "gerrit-double"
 
-    def stop(self) -> None:
-        if self._httpd:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-
-    def __enter__(self) -> GerritDouble:
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def respond(self, method: str, target: str, headers: Message, raw: bytes) -> tuple[int, bytes, dict]:
+        return self.handle(method, target, headers, raw)
 
     # -- seeding, inspection and injection -----------------------------------
 
