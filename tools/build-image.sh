@@ -14,7 +14,13 @@ packages_file="$here/images/trixie/packages"
 
 log() { printf 'build-image: %s\n' "$*" >&2; }
 
-recipe_hash=$(cat "$0" "$packages_file" | sha256sum | cut -c1-12)
+# The test hosts trust the certificate authorities this machine added to its
+# own trust store (/usr/local/share/ca-certificates): where package indexes
+# are reached through a TLS-inspecting proxy, pip and npm on the test hosts
+# need that proxy's CA just as the controller does.
+local_cas=$(find /usr/local/share/ca-certificates -name '*.crt' -type f 2>/dev/null | sort)
+
+recipe_hash=$(cat "$0" "$packages_file" $local_cas | sha256sum | cut -c1-12)
 tag="$name:$recipe_hash"
 
 if docker image inspect "$tag" >/dev/null 2>&1; then
@@ -36,6 +42,13 @@ log "debootstrap $suite (minbase + $include) into $rootfs"
 debootstrap --variant=minbase --include="$include" "$suite" "$rootfs" >"$rootfs.log" 2>&1 || {
   tail -n 30 "$rootfs.log" >&2; exit 1; }
 rm -f "$rootfs.log"
+
+if [ -n "$local_cas" ]; then
+  log "trusting this machine's local CAs: $(echo $local_cas | xargs -n1 basename | paste -sd' ' -)"
+  # shellcheck disable=SC2086
+  cp $local_cas "$rootfs/usr/local/share/ca-certificates/"
+  chroot "$rootfs" update-ca-certificates >/dev/null
+fi
 
 # A container must not run first-boot units that expect real hardware.
 rm -f "$rootfs"/etc/machine-id && : >"$rootfs"/etc/machine-id
