@@ -1,0 +1,258 @@
+"""Behaviour of the zookeeper role: a TLS-only three-node ensemble, seen from a client host.
+
+zk1-zk3 carry the pki and zookeeper roles; zkclient has a certificate from
+the same CA and talks to the ensemble with kazoo (files/zkprobe.py). The
+tests that stop or restart servers come last and leave the ensemble whole.
+"""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import testinfra.utils.ansible_runner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from helpers import run_converge  # noqa: E402  (molecule/shared/helpers.py)
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
+SERVERS = ["zk1", "zk2", "zk3"]
+PKI = "/etc/devinfra/pki"
+CHECKSUMS = "sha256sum /etc/zookeeper/devinfra/* /var/lib/zookeeper/myid /etc/systemd/system/zookeeper.*"
+
+
+@pytest.fixture(scope="module")
+def servers():
+    return {name: RUNNER.get_host(name) for name in SERVERS}
+
+
+@pytest.fixture(scope="module")
+def client():
+    return RUNNER.get_host("zkclient")
+
+
+def probe(client, *args):
+    out = client.run("zkprobe " + " ".join(f"'{a}'" for a in args))
+    assert out.rc == 0, out.stderr[-2000:]
+    return json.loads(out.stdout)
+
+
+def modes(client, names=SERVERS):
+    """Each server's mode as srvr tells over TLS (None when it does not serve)."""
+    result = {}
+    for name in names:
+        answer = client.run(f"zkprobe srvr {name}")
+        result[name] = json.loads(answer.stdout)["mode"] if answer.rc == 0 else None
+    return result
+
+
+def wait_for_quorum(client, names=SERVERS, timeout=90):
+    """Wait until one of `names` leads and the others follow; returns the modes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = modes(client, names)
+        if sorted(current.values(), key=str) == sorted(["leader"] + ["follower"] * (len(names) - 1)):
+            return current
+        assert time.monotonic() < deadline, f"no quorum of {names} after {timeout}s: {current}"
+        time.sleep(2)
+
+
+def leader_of(current):
+    return next(name for name, mode in current.items() if mode == "leader")
+
+
+def main_pid(host):
+    return host.check_output("systemctl show -p MainPID --value zookeeper")
+
+
+def zoo_cfg(host):
+    return host.file("/etc/zookeeper/devinfra/zoo.cfg").content_string
+
+
+# --- the ensemble -----------------------------------------------------------------------------------
+
+
+def test_ensemble_has_one_leader_and_two_followers(client):
+    current = wait_for_quorum(client)
+    assert list(current.values()).count("leader") == 1
+    assert list(current.values()).count("follower") == 2
+
+
+def test_server_is_debians_zookeeper_3_9_3(client):
+    assert probe(client, "srvr", "zk2")["version"].startswith("3.9.3")
+
+
+def test_write_through_zk1_and_read_through_zk3(client):
+    value = f"written-through-zk1-{time.time_ns()}"
+    assert probe(client, "write", "zk1", "/devinfra/ensemble", value) == {"written": value}
+    assert probe(client, "read", "zk3", "/devinfra/ensemble") == {"value": value}
+    assert probe(client, "read", "zk2", "/devinfra/ensemble") == {"value": value}
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_servers_have_their_ids(servers, name):
+    host = servers[name]
+    assert host.file("/var/lib/zookeeper/myid").content == f"{name[-1]}\n".encode()
+    assert not host.file("/var/lib/zookeeper/myid").is_symlink
+    for server in SERVERS:
+        assert f"server.{server[-1]}={server}:2888:3888\n" in zoo_cfg(host)
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_only_the_tls_ports_listen(servers, client, name):
+    host = servers[name]
+    # 127.0.0.11 is Docker's DNS resolver inside the container, not ours.
+    ports = {int(address.rsplit(":", 1)[1])
+             for address in (line.split()[3] for line in host.check_output("ss -Hltn").splitlines())
+             if not address.startswith("127.0.0.11:")}
+    # Clients 2281 (TLS), election 3888, and 2888 on the leader: no 2181, no AdminServer.
+    assert ports == {2281, 3888} | ({2888} if modes(client, [name])[name] == "leader" else set())
+    assert "clientPort=" not in zoo_cfg(host).replace("secureClientPort=", "")
+
+
+def test_zookeeper_runs_as_its_user_in_the_tls_group(servers):
+    host = servers["zk1"]
+    assert host.service("zookeeper").is_enabled
+    assert "devinfra-tls" in host.user("zookeeper").groups
+    status = host.file(f"/proc/{main_pid(host)}/status").content_string
+    uid = host.user("zookeeper").uid
+    assert f"Uid:\t{uid}\t{uid}" in status
+    groups = status.split("Groups:")[1].splitlines()[0].split()
+    assert str(host.group("devinfra-tls").gid) in groups
+
+
+# --- what is refused -------------------------------------------------------------------------------
+
+
+def test_plaintext_client_port_is_closed(client):
+    refused = client.run("timeout 5 bash -c '</dev/tcp/zk1/2181'")
+    assert refused.rc != 0 and "Connection refused" in refused.stderr, refused.stderr
+    assert probe(client, "connect", "zk1", "2181", "plain")["connected"] is False
+
+
+def test_plaintext_zookeeper_handshake_to_the_tls_port_fails(client):
+    result = probe(client, "connect", "zk1", "2281", "plain")
+    assert result["connected"] is False, result
+    # The same port and probe work with TLS and the client's certificate.
+    assert probe(client, "connect", "zk1", "2281", "tls") == {"connected": True}
+
+
+def test_client_without_certificate_is_refused(client):
+    result = probe(client, "connect", "zk2", "2281", "tls-no-cert")
+    assert result["connected"] is False, result
+
+
+def test_client_with_certificate_from_another_ca_is_refused(client):
+    client.run_expect([0], "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+                           "-keyout /tmp/other-ca-client.key -out /tmp/other-ca-client.crt "
+                           "-subj /CN=zkclient "
+                           "-addext subjectAltName=DNS:zkclient -addext extendedKeyUsage=clientAuth")
+    result = probe(client, "connect", "zk2", "2281", "tls-other-ca")
+    assert result["connected"] is False, result
+
+
+def s_client(client, target, *options):
+    return client.run(f"timeout 20 openssl s_client -connect {target} -CAfile {PKI}/ca.crt "
+                      f"-verify_return_error {' '.join(options)} -ign_eof < /dev/null")
+
+
+def test_quorum_speaks_only_tls_with_certificates_from_the_ca(client):
+    # The election port of each server: TLS, verified by the server's name, ...
+    ok = s_client(client, "zk3:3888", "-verify_hostname zk3", f"-cert {PKI}/host.crt -key {PKI}/host.key")
+    assert "Verify return code: 0 (ok)" in ok.stdout, ok.stdout[-2000:] + ok.stderr
+    assert "CN=zk3" in ok.stdout
+    # ... which wants a client certificate from the CA (TLS 1.3 tells after the handshake).
+    anonymous = s_client(client, "zk3:3888", "-verify_hostname zk3")
+    assert "alert certificate required" in anonymous.stderr, anonymous.stderr
+    other = s_client(client, "zk3:3888", "-cert /tmp/other-ca-client.crt -key /tmp/other-ca-client.key")
+    assert other.rc != 0 and "alert certificate unknown" in other.stderr, other.stderr
+
+
+# --- check mode, bad input -------------------------------------------------------------------------
+
+
+def test_check_mode_on_the_converged_hosts_reports_no_change():
+    run, recap = run_converge("--check")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert sorted(recap) == sorted(SERVERS + ["zkclient"]), run.stdout[-2000:]
+    assert all(r == {"changed": 0, "unreachable": 0, "failed": 0} for r in recap.values()), run.stdout[-4000:]
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        ({"zookeeper_hosts": ["zk1", "zk2"]}, "zookeeper_hosts must list this host"),
+        ({"zookeeper_id": 1}, "zookeeper_id: each host of zookeeper_hosts needs its own id"),
+        ({"zookeeper_heap_size": "lots"}, "zookeeper_heap_size lots must be a number"),
+        ({"zookeeper_secure_client_port": "tls"}, "zookeeper_secure_client_port"),
+    ],
+    ids=["two-hosts", "same-id-everywhere", "bad-heap", "wrong-type"],
+)
+def test_bad_variables_fail_before_any_change(servers, client, extra_vars, message):
+    before = {name: host.check_output(CHECKSUMS) for name, host in servers.items()}
+    pids = {name: main_pid(host) for name, host in servers.items()}
+    run, recap = run_converge("-e", json.dumps(extra_vars))
+    output = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert message in output, output[-3000:]
+    assert recap and all(r["changed"] == 0 for r in recap.values()), run.stdout[-3000:]
+    for name, host in servers.items():
+        assert host.check_output(CHECKSUMS) == before[name]
+        assert main_pid(host) == pids[name]
+    if "zookeeper_hosts" in extra_vars:
+        assert '["zk1", "zk2"] (2 hosts)' in output, output[-3000:]
+
+
+# --- restarts and failures (each leaves the ensemble whole) ----------------------------------------
+
+
+def test_new_certificate_restarts_only_that_server(servers, client):
+    """A re-signed certificate (here: after a change of names) restarts ZooKeeper where it changed."""
+    pids = {name: main_pid(host) for name, host in servers.items()}
+    before = servers["zk2"].file(f"{PKI}/host.crt").content_string
+    extra = {"pki_subject_alt_names": ["DNS:zookeeper.devinfra.test"]}
+    run, recap = run_converge("--limit", "zk2,zkclient", "-e", json.dumps(extra))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert servers["zk2"].file(f"{PKI}/host.crt").content_string != before
+    assert "RUNNING HANDLER [zookeeper : Restart zookeeper]" in run.stdout
+    assert main_pid(servers["zk2"]) != pids["zk2"]
+    assert main_pid(servers["zk1"]) == pids["zk1"] and main_pid(servers["zk3"]) == pids["zk3"]
+    wait_for_quorum(client)
+    # Back to the scenario's names: zk2 restarts once more with a certificate like its peers'.
+    run, recap = run_converge("--limit", "zk2,zkclient")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert recap["zk2"]["changed"] > 0 and recap["zkclient"]["changed"] > 0
+    wait_for_quorum(client)
+
+
+def test_ensemble_survives_the_loss_of_its_leader(servers, client):
+    leader = leader_of(wait_for_quorum(client))
+    rest = [name for name in SERVERS if name != leader]
+    servers[leader].run_expect([0], "systemctl stop zookeeper")
+    try:
+        wait_for_quorum(client, rest)
+        value = f"written-without-{leader}-{time.time_ns()}"
+        assert probe(client, "write", rest[0], "/devinfra/failover", value) == {"written": value}
+        assert probe(client, "read", rest[1], "/devinfra/failover") == {"value": value}
+        assert modes(client, [leader])[leader] is None
+    finally:
+        servers[leader].run_expect([0], "systemctl start zookeeper")
+    # The old leader comes back as a follower and has what was written without it.
+    current = wait_for_quorum(client)
+    assert current[leader] == "follower"
+    assert probe(client, "read", leader, "/devinfra/failover") == {"value": value}
+
+
+def test_data_survives_a_restart_of_every_server(servers, client):
+    value = f"before-the-restart-{time.time_ns()}"
+    probe(client, "write", "zk2", "/devinfra/durable", value)
+    pids = {name: main_pid(host) for name, host in servers.items()}
+    for host in servers.values():
+        host.run_expect([0], "systemctl restart zookeeper")
+    assert all(main_pid(host) != pids[name] for name, host in servers.items())
+    wait_for_quorum(client)
+    for name in SERVERS:
+        assert probe(client, "read", name, "/devinfra/durable") == {"value": value}
