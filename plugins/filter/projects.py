@@ -2,7 +2,7 @@
 
 ``devinfra_projects(projects, acls)`` checks every entry and returns it
 complete: defaults filled in and its ACL template expanded with the
-project's core group, ready for the gerrit_group, gerrit_project and
+project's core group (not expanded when ``acls`` is left out), ready for the gerrit_group, gerrit_project and
 gerrit_access modules. ``devinfra_zuul_tenant(projects, name, connection)``
 returns the Zuul tenant entry (the main.yaml format) for the projects that
 Zuul runs jobs for. A bad entry raises an error naming it and its field.
@@ -41,7 +41,8 @@ def _expand(template: object, core_group: str) -> object:
     return copy.deepcopy(template)
 
 
-def projects(entries: Sequence[object], acls: Mapping[str, object]) -> list[dict]:
+def projects(entries: Sequence[object], acls: Mapping[str, object] | None = None) -> list[dict]:
+    """Check and complete the entries; without ``acls`` (Zuul's use) ACLs are not expanded."""
     if not isinstance(entries, Sequence) or isinstance(entries, str):
         raise AnsibleFilterError("the projects file must be a list of projects")
     result, seen = [], set()
@@ -60,7 +61,7 @@ def projects(entries: Sequence[object], acls: Mapping[str, object]) -> list[dict
             raise AnsibleFilterError(f"{where}: project {name} is listed twice")
         seen.add(name)
         acl = entry.get("acl", "default")
-        if acl not in acls:
+        if acls is not None and acl not in acls:
             raise AnsibleFilterError(f"{where}: acl {acl!r} has no template in projects/acls/ "
                                      f"(known: {', '.join(sorted(acls))})")
         state = entry.get("state", "present")
@@ -78,7 +79,7 @@ def projects(entries: Sequence[object], acls: Mapping[str, object]) -> list[dict
             "core_group": core_group,
             "state": state,
             "zuul": zuul,
-            "access": _expand(acls[acl], core_group),
+            "access": _expand(acls[acl], core_group) if acls is not None else None,
         })
     return result
 

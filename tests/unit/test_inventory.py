@@ -96,6 +96,7 @@ def test_ansible_cfg_essentials():
     assert settings["INVENTORY_ANY_UNPARSED_IS_FAILED"] is True
     assert settings["CACHE_PLUGIN"] == "jsonfile"
     assert settings["DEFAULT_FORKS"] >= 10
+    assert settings["DEFAULT_FORCE_HANDLERS"] is True
     assert settings["DEFAULT_ROLES_PATH"] == [str(ROOT / "roles")]
     assert settings["DEFAULT_MODULE_PATH"] == [str(ROOT / "library")]
     # pipelining is a connection plugin option: read it where it is set.

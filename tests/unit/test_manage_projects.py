@@ -35,8 +35,7 @@ def inventory(tmp_path, gerrit):
         "vars": {"projects_gerrit_url": gerrit.url, "projects_gerrit_username": "admin",
                  "projects_gerrit_password": "secret"},
         "children": {"zuul": {"hosts": {"zuul-test": {
-            "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-            "zuul_tenant_config_file": str(tmp_path / "zuul/main.yaml")}}}},
+            "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}},
     }}))
     return path
 
@@ -60,15 +59,10 @@ def test_projects_groups_acls_and_tenant_are_applied_then_idempotent(gerrit, inv
     assert core is not None
     access = gerrit.projects["devinfra/system-config"]["access"]
     assert "refs/heads/*" in access and "refs/for/refs/heads/*" in access
-    tenant = yaml.safe_load((tmp_path / "zuul/main.yaml").read_text())
-    source = tenant[0]["tenant"]["source"]["gerrit"]
-    assert source["config-projects"] == ["devinfra/zuul-config"]
-    assert set(source["untrusted-projects"]) == {"devinfra/system-config", "devinfra/project-config",
-                                                 "sandbox/sandbox"}
 
     again, recap = run_playbook(inventory)
     assert again.returncode == 0, again.stdout[-4000:]
-    assert recap == {"localhost": 0, "zuul-test": 0}, again.stdout[-4000:]
+    assert recap == {"localhost": 0}, again.stdout[-4000:]
 
 
 def test_check_mode_writes_nothing(gerrit, inventory, tmp_path):
@@ -77,7 +71,6 @@ def test_check_mode_writes_nothing(gerrit, inventory, tmp_path):
     assert recap["localhost"] > 0
     assert gerrit.writes() == []
     assert "devinfra/system-config" not in gerrit.projects
-    assert not (tmp_path / "zuul/main.yaml").exists()
 
 
 def test_a_bad_projects_entry_fails_before_any_write(gerrit, inventory, tmp_path, monkeypatch):

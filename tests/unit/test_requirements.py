@@ -42,7 +42,7 @@ def test_every_collection_used_in_the_repo_is_listed():
         if ".venv" in path.parts or ".cache" in path.parts:
             continue
         for word in path.read_text().split():
-            word = word.strip("\"':,[]{}()")
+            word = word.strip("\"':,.;[]{}()")
             parts = word.split(".")
             if len(parts) >= 3 and parts[0] in ("community", "ansible", "openstack") \
                     and parts[1] != "builtin" and parts[0:2] != ["ansible", "cfg"]:
