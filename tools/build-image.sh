@@ -53,6 +53,9 @@ fi
 # A container must not run first-boot units that expect real hardware.
 rm -f "$rootfs"/etc/machine-id && : >"$rootfs"/etc/machine-id
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+# Empty package lists dated "long ago": apt's cache_valid_time must not take
+# them for a fresh update in the first hour after a build.
+touch -d @0 "$rootfs/var/lib/apt/lists"
 
 log "importing as $tag"
 tar -C "$rootfs" -c . | docker import \
