@@ -384,6 +384,8 @@ def test_production_groups():
         "zuul": ["zuul01.example.org", "ze01.example.org", "ze02.example.org"],
         "zuul_scheduler": ["zuul01.example.org"],
         "zuul_executor": ["ze01.example.org", "ze02.example.org"],
+        "zuul_database": ["zuul01.example.org"],
+        "zuul_node": [],
         "etherpad": ["etherpad01.example.org"],
         "mirror": ["mirror01.dfw.example.org", "mirror01.ord.example.org"],
         "disabled": [],
