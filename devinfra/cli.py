@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -42,7 +43,10 @@ def _cmd_hosts(args: argparse.Namespace) -> int:
             specs = hosts.hosts_from_json(args.hosts_json, image=args.image)
         else:
             specs = [hosts.parse_host_arg(n, image=args.image) for n in args.names]
-        rows = hosts.create(docker, args.set, specs, timeout=args.timeout)
+        rows = hosts.create(docker, args.set, specs, timeout=args.timeout, mirror=args.mirror or None)
+        if args.mirror:
+            print(f"devinfra: new hosts of set {args.set!r} install through the mirror {args.mirror}",
+                  file=sys.stderr)
         if args.write_instance_config:
             hosts.write_instance_config(Path(args.write_instance_config), rows)
     elif args.action == "destroy":
@@ -128,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_create.add_argument("--timeout", type=float, default=90.0,
                           help="seconds to wait for systemd in each host")
     p_create.add_argument("--json", action="store_true", help="print JSON")
+    p_create.add_argument("--mirror", default=os.environ.get("DEVINFRA_MIRROR", ""), metavar="CONTAINER",
+                          help="a running mirror container (e.g. devinfra-aio-mirror01) the new hosts "
+                               "install their packages through (default: $DEVINFRA_MIRROR)")
     p_create.add_argument("names", nargs="*", metavar="NAME[:PROFILE]",
                           help=f"profiles: {', '.join(sorted(hosts.PROFILES))}")
 

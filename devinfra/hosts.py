@@ -50,6 +50,19 @@ PROFILES: dict[str, tuple[str, ...]] = {
 }
 
 
+# A package mirror (the mirror role, e.g. the AIO's mirror01) that new hosts
+# install through: its container joins the set's network under this alias,
+# and each new host's apt, pip and npm point at it (see use_mirror below).
+MIRROR_ALIAS = "devinfra-mirror"
+MIRROR_CLIENT_SCRIPT = f"""set -e
+sed -i -E 's#https?://deb\\.debian\\.org/debian(-security)?#http://{MIRROR_ALIAS}/debian\\1#' \\
+  /etc/apt/sources.list
+printf '[global]\\nindex-url = http://{MIRROR_ALIAS}/pypi/simple/\\ntrusted-host = {MIRROR_ALIAS}\\n' \\
+  > /etc/pip.conf
+printf 'registry=http://{MIRROR_ALIAS}/npm/\\n' > /etc/npmrc
+"""
+
+
 class HostsError(Exception):
     """A failure the user can act on; the message says what and how."""
 
@@ -219,6 +232,35 @@ class Docker:
             spec.image,
         ])
 
+    def attach(self, host_set: str, container: str, alias: str) -> None:
+        """Put another set's container on this set's network under ``alias``."""
+        inspect = self._run(["inspect", container], check=False)
+        if inspect.returncode != 0:
+            raise HostsError(
+                f"mirror container {container} does not exist: deploy the mirror first "
+                "(`make aio` makes devinfra-aio-mirror01) or unset DEVINFRA_MIRROR"
+            )
+        info = json.loads(inspect.stdout)[0]
+        if not info["State"]["Running"]:
+            raise HostsError(
+                f"mirror container {container} is not running: start it or unset DEVINFRA_MIRROR")
+        if network_name(host_set) not in (info["NetworkSettings"]["Networks"] or {}):
+            self._run(["network", "connect", "--alias", alias, network_name(host_set), container])
+
+    def detach_foreign(self, host_set: str) -> None:
+        """Take containers of other sets (a mirror) off this set's network."""
+        net = network_name(host_set)
+        proc = self._run(["network", "inspect", net], check=False)
+        if proc.returncode != 0:
+            return
+        for cid in (json.loads(proc.stdout)[0].get("Containers") or {}):
+            labels = json.loads(self._run(["inspect", cid]).stdout)[0]["Config"]["Labels"] or {}
+            if labels.get(LABEL_SET) != host_set:
+                self._run(["network", "disconnect", "--force", net, cid])
+
+    def execute(self, name: str, script: str) -> None:
+        self._run(["exec", name, "sh", "-c", script])
+
     def start(self, name: str) -> None:
         self._run(["start", name])
 
@@ -251,8 +293,14 @@ def create(
     host_set: str,
     specs: Sequence[HostSpec],
     timeout: float = 90.0,
+    mirror: str | None = None,
 ) -> list[dict]:
-    """Create (or start) the set's hosts and wait until systemd is up in each."""
+    """Create (or start) the set's hosts and wait until systemd is up in each.
+
+    ``mirror`` names a running mirror container (e.g. devinfra-aio-mirror01):
+    it joins the set's network as MIRROR_ALIAS and the new hosts install
+    their packages through it.
+    """
     docker.check()
     for image in sorted({s.image for s in specs}):
         if not docker.image_exists(image):
@@ -261,11 +309,15 @@ def create(
                 "(tools/build-image.sh)"
             )
     docker.ensure_network(host_set)
+    if mirror:
+        docker.attach(host_set, mirror, MIRROR_ALIAS)
     existing = {describe(c)["host"]: c for c in docker.containers(host_set)}
+    fresh = []
     for spec in specs:
         current = existing.get(spec.name)
         if current is None:
             docker.run(host_set, spec)
+            fresh.append(spec)
         elif current["State"]["Status"] != "running":
             docker.start(container_name(host_set, spec.name))
 
@@ -284,6 +336,9 @@ def create(
             raise HostsError(f"systemd did not come up within {timeout:.0f} s ({detail})")
         if pending:
             time.sleep(0.5)
+    if mirror:
+        for spec in fresh:
+            docker.execute(container_name(host_set, spec.name), MIRROR_CLIENT_SCRIPT)
     wanted = {s.name for s in specs}
     return [d for d in map(describe, docker.containers(host_set)) if d["host"] in wanted]
 
@@ -292,6 +347,7 @@ def destroy(docker: Docker, host_set: str) -> list[str]:
     docker.check()
     names = [describe(c)["container"] for c in docker.containers(host_set)]
     docker.remove(names)
+    docker.detach_foreign(host_set)
     docker.remove_network(host_set)
     return names
 

@@ -138,3 +138,72 @@ def test_cli_reports_errors_without_a_traceback(capsys, monkeypatch):
 def test_cli_create_needs_exactly_one_source(capsys):
     assert cli.main(["hosts", "create"]) == 1
     assert "exactly one of" in capsys.readouterr().err
+
+
+class RecordingDocker(hosts.Docker):
+    """Answers docker calls from a table; records the state-changing ones."""
+
+    def __init__(self, answers):
+        super().__init__()
+        self.answers = answers
+        self.calls = []
+
+    def _run(self, args, check=True):
+        self.calls.append(list(args))
+        for prefix, (rc, out) in self.answers.items():
+            if " ".join(args).startswith(prefix):
+                return hosts.subprocess.CompletedProcess(args, rc, out, "")
+        return hosts.subprocess.CompletedProcess(args, 0, "", "")
+
+
+def _container(running=True, networks=("devinfra-aio",), set_label="aio"):
+    return json.dumps([{"State": {"Running": running},
+                        "NetworkSettings": {"Networks": {n: {} for n in networks}},
+                        "Config": {"Labels": {hosts.LABEL_SET: set_label}}}])
+
+
+def test_mirror_joins_the_network_under_its_alias():
+    docker = RecordingDocker({"inspect devinfra-aio-mirror01": (0, _container())})
+    docker.attach("molecule-x", "devinfra-aio-mirror01", hosts.MIRROR_ALIAS)
+    assert ["network", "connect", "--alias", "devinfra-mirror", "devinfra-molecule-x",
+            "devinfra-aio-mirror01"] in docker.calls
+    # Already on the network: nothing to do.
+    docker = RecordingDocker({"inspect m": (0, _container(networks=("devinfra-molecule-x",)))})
+    docker.attach("molecule-x", "m", hosts.MIRROR_ALIAS)
+    assert not [c for c in docker.calls if c[:2] == ["network", "connect"]]
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    ((1, ""), "mirror container m does not exist.*make aio"),
+    ((0, _container(running=False)), "mirror container m is not running"),
+])
+def test_a_missing_or_stopped_mirror_is_a_clear_error(answer, message):
+    docker = RecordingDocker({"inspect m": answer})
+    with pytest.raises(hosts.HostsError, match=message):
+        docker.attach("molecule-x", "m", hosts.MIRROR_ALIAS)
+
+
+def test_destroy_takes_a_foreign_mirror_off_the_network_only():
+    network = json.dumps([{"Containers": {"own": {}, "mirror": {}}}])
+    docker = RecordingDocker({
+        "network inspect": (0, network),
+        "inspect own": (0, _container(set_label="molecule-x")),
+        "inspect mirror": (0, _container(set_label="aio")),
+    })
+    docker.detach_foreign("molecule-x")
+    disconnects = [c for c in docker.calls if c[:2] == ["network", "disconnect"]]
+    assert disconnects == [["network", "disconnect", "--force", "devinfra-molecule-x", "mirror"]]
+
+
+def test_mirror_client_script_points_apt_pip_and_npm_at_the_mirror(tmp_path):
+    (tmp_path / "apt").mkdir()
+    sources = tmp_path / "apt" / "sources.list"
+    sources.write_text("deb http://deb.debian.org/debian trixie main\n"
+                       "deb http://deb.debian.org/debian-security trixie-security main\n")
+    script = hosts.MIRROR_CLIENT_SCRIPT.replace("/etc/", f"{tmp_path}/")
+    hosts.subprocess.run(["sh", "-c", script], check=True)
+    assert sources.read_text().split("\n")[:2] == [
+        "deb http://devinfra-mirror/debian trixie main",
+        "deb http://devinfra-mirror/debian-security trixie-security main"]
+    assert "index-url = http://devinfra-mirror/pypi/simple/" in (tmp_path / "pip.conf").read_text()
+    assert (tmp_path / "npmrc").read_text() == "registry=http://devinfra-mirror/npm/\n"
