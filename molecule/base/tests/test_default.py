@@ -112,6 +112,14 @@ def test_apt_sources_include_updates_and_security(base1):
     assert base1.run("apt-get update -q").rc == 0
 
 
+def test_pip_and_npm_use_the_configured_indexes(base1):
+    pip = base1.check_output(
+        "python3 -c \"import configparser; c = configparser.ConfigParser(); c.read('/etc/pip.conf');"
+        " print(c['global']['index-url'])\"")
+    assert pip == "https://mirror.example.test/pypi/simple/"
+    assert "registry=https://mirror.example.test/npm/" in base1.file("/etc/npmrc").content_string.splitlines()
+
+
 def test_hostname_and_hosts_file(base1):
     assert base1.check_output("hostname") == "base1"
     assert re.search(r"^\S+ base1$", base1.file("/etc/hosts").content_string, re.M)
@@ -138,8 +146,9 @@ def test_check_mode_on_converged_hosts_reports_no_change():
         ('{"base_admin_users": [{"name": "bob", "ssh_keys": []}]}',
          "base_admin_users[0] (name: bob) has no SSH key"),
         ('{"base_firewall_allow_bad": [{"port": 70000}]}', "base_firewall_allow_bad[0]"),
+        ('{"base_npm_registry": "mirror01/npm/"}', "base_npm_registry is mirror01/npm/"),
     ],
-    ids=["wrong-type", "user-without-key", "bad-firewall-port"],
+    ids=["wrong-type", "user-without-key", "bad-firewall-port", "index-not-a-url"],
 )
 def test_bad_variables_fail_before_any_host_changes(base1, extra_vars, message):
     before = base1.check_output("sha256sum /etc/ssh/sshd_config /etc/nftables.conf")
