@@ -166,7 +166,9 @@ def validate(inventory_dir: Path, roles_dir: Path) -> list[Problem]:
             continue
         for where, variables in _inventory_vars(path, data):
             for name, value in variables.items():
-                role = next((r for r in specs if str(name).startswith(r + "_")), None)
+                # The longest prefix names the role: mirror_update_x is
+                # mirror_update's, not mirror's.
+                role = max((r for r in specs if str(name).startswith(r + "_")), key=len, default=None)
                 if role is None:
                     continue
                 key = f"{where}.{name}" if where else str(name)

@@ -71,6 +71,15 @@ def test_unknown_role_variable_is_a_typo(inventory):
         "(see roles/base/meta/argument_specs.yaml)"]
 
 
+def test_the_longest_role_prefix_owns_a_variable(inventory):
+    # mirror_update_keep_releases belongs to mirror_update, not to mirror.
+    path = add_vars(inventory, "mirror_update_keep_releases: many\nmirror_update_keep_relases: 2\n")
+    found = problems(inventory)
+    assert len(found) == 2, found
+    assert found[0].startswith(f"{path}: mirror_update_keep_releases: ")
+    assert "role 'mirror_update' has no variable 'mirror_update_keep_relases'" in found[1]
+
+
 def test_suffixed_variables_are_checked_like_their_option(inventory):
     add_vars(inventory, "base_firewall_allow_extra: [{port: 22, proto: icmp}]\n")
     assert any("base_firewall_allow_extra" in p and "proto" in p for p in problems(inventory))
