@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every benchmark in bench/ (bench_*.py), one after the other, in one
+# Run every benchmark in bench/ (bench_*.py, bench_*.sh), one after the other, in one
 # run, and keep their reports in .artifacts/bench/. Benchmarks print their
 # own figures and ratios; they are not pass/fail tests.
 set -uo pipefail
@@ -8,11 +8,12 @@ export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
 mkdir -p .artifacts/bench
 status=0
-for bench in bench/bench_*.py; do
-  [ -e "$bench" ] || { echo "no benchmarks in bench/"; exit 0; }
-  name=$(basename "$bench" .py)
+for bench in bench/bench_*.py bench/bench_*.sh; do
+  [ -e "$bench" ] || continue
+  name=$(basename "${bench%.*}")
   printf '\n=== %s\n' "$name"
-  if ! python "$bench" 2>&1 | tee ".artifacts/bench/$name.txt"; then
+  case $bench in *.py) run=(python "$bench") ;; *) run=(bash "$bench") ;; esac
+  if ! "${run[@]}" 2>&1 | tee ".artifacts/bench/$name.txt"; then
     echo "FAILED: $name"
     status=1
   fi

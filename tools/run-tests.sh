@@ -60,6 +60,14 @@ if [ "$STAGES" = all ] || [ "$STAGES" = unit ]; then
   stage pytest pytest -q tests/unit
 fi
 if [ "$STAGES" = all ] || [ "$STAGES" = molecule ]; then
+  # Once the AIO's package mirror exists, molecule's hosts install through it
+  # (devinfra hosts create --mirror). DEVINFRA_MIRROR= (empty) turns it off.
+  aio_mirror=devinfra-aio-mirror01
+  if [ -z "${DEVINFRA_MIRROR+set}" ] &&
+     docker exec "$aio_mirror" curl -fsS -o /dev/null http://127.0.0.1/debian/dists/trixie/Release 2>/dev/null; then
+    export DEVINFRA_MIRROR=$aio_mirror
+  fi
+  echo "molecule hosts install through: ${DEVINFRA_MIRROR:-the public archives (no mirror)}"
   scenarios=${MOLECULE_SCENARIOS:-$(for f in molecule/*/molecule.yml; do basename "$(dirname "$f")"; done)}
   for s in $scenarios; do
     stage "molecule:$s" molecule test -s "$s"

@@ -1,0 +1,201 @@
+"""Behaviour of the mirror role, seen from a CI node.
+
+mirror1 runs the mirror (pki certificate, nginx caching PyPI, npm and
+Debian's archive); mirrorclient1 trusts the scenario CA and installs real
+packages through it with pip, npm and apt.
+"""
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import testinfra.utils.ansible_runner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from helpers import run_converge  # noqa: E402  (molecule/shared/helpers.py)
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
+CURL = "curl -sS --max-time 60"
+LOG = "/var/log/nginx/mirror.access.log"
+# Small pure wheels, pinned: the files must be the same on every run.
+PIP_PACKAGES = ["idna==3.10", "six==1.17.0", "attrs==25.3.0"]
+PIP = "--no-cache-dir --disable-pip-version-check --index-url https://mirror1/pypi/simple/"
+
+
+@pytest.fixture(scope="module")
+def mirror1():
+    return RUNNER.get_host("mirror1")
+
+
+@pytest.fixture(scope="module")
+def client():
+    return RUNNER.get_host("mirrorclient1")
+
+
+def log_lines(host, pattern):
+    """Access log lines of mirror1 that match the regular expression."""
+    return [line for line in host.file(LOG).content_string.splitlines() if re.search(pattern, line)]
+
+
+def pip_install(client, venv):
+    client.run_expect([0], f"rm -rf {venv} && python3 -m venv {venv}")
+    return client.run(f"{venv}/bin/pip install {PIP} {' '.join(PIP_PACKAGES)}")
+
+
+def headers(client, url):
+    """Status line and headers (lower-case names) of a GET through the mirror."""
+    out = client.check_output(f"{CURL} -o /dev/null -D - {url}")
+    status = int(out.splitlines()[0].split()[1])
+    found = dict(line.split(": ", 1) for line in out.splitlines()[1:] if ": " in line)
+    return status, {k.lower(): v.strip() for k, v in found.items()}
+
+
+def test_pip_installs_through_the_mirror_and_the_second_time_from_its_cache(mirror1, client):
+    first = pip_install(client, "/tmp/venv-first")
+    assert first.rc == 0, first.stdout + first.stderr
+    # Every wheel came through the mirror's /pypifiles/ (the links were
+    # rewritten), not from files.pythonhosted.org directly.
+    wheels = [p.split("==")[0] for p in PIP_PACKAGES]
+    for name in wheels:
+        assert log_lines(mirror1, rf'"GET /pypifiles/\S+/{name}-\S+\.whl HTTP'), name
+    hits_before = len(log_lines(mirror1, r'"GET /pypifiles/\S+\.whl HTTP/\S+" 200 \d+ cache=HIT'))
+
+    second = pip_install(client, "/tmp/venv-second")
+    assert second.rc == 0, second.stdout + second.stderr
+    hits_after = len(log_lines(mirror1, r'"GET /pypifiles/\S+\.whl HTTP/\S+" 200 \d+ cache=HIT'))
+    assert hits_after - hits_before == len(wheels)
+    assert client.run_expect([0], "/tmp/venv-second/bin/python -c 'import idna, six, attrs'")
+
+
+def test_a_cached_file_says_hit_in_its_headers(client):
+    page = client.check_output(f"{CURL} -H 'Accept: text/html' https://mirror1/pypi/simple/six/")
+    link = re.search(r'href="(/pypifiles/[^"#]+six-1\.17\.0-py2\.py3-none-any\.whl)', page)
+    assert link, page[:2000]
+    client.check_output(f"{CURL} -o /dev/null https://mirror1{link.group(1)}")
+    status, found = headers(client, f"https://mirror1{link.group(1)}")
+    assert status == 200
+    assert found["x-cache-status"] == "HIT"
+
+
+def test_simple_pages_point_at_the_mirror_in_both_forms(client):
+    html = client.check_output(f"{CURL} -H 'Accept: text/html' https://mirror1/pypi/simple/idna/")
+    as_json = client.check_output(
+        f"{CURL} -H 'Accept: application/vnd.pypi.simple.v1+json' https://mirror1/pypi/simple/idna/")
+    files = json.loads(as_json)["files"]
+    assert files and all(f["url"].startswith("/pypifiles/") for f in files)
+    assert "files.pythonhosted.org" not in html + as_json
+    assert 'href="/pypifiles/' in html
+
+
+def test_npm_installs_through_the_mirror(mirror1, client):
+    client.run_expect([0], "rm -rf /tmp/npm-project && mkdir /tmp/npm-project")
+    cmd = client.run(
+        "cd /tmp/npm-project && npm install --no-audit --no-fund --cache /tmp/npm-cache-$$"
+        " --registry https://mirror1/npm/ is-number@7.0.0")
+    assert cmd.rc == 0, cmd.stdout + cmd.stderr
+    package = client.file("/tmp/npm-project/node_modules/is-number/package.json").content_string
+    assert json.loads(package)["version"] == "7.0.0"
+    lock = json.loads(client.file("/tmp/npm-project/package-lock.json").content_string)
+    assert lock["packages"]["node_modules/is-number"]["resolved"] == (
+        "https://mirror1/npm/is-number/-/is-number-7.0.0.tgz")
+    assert log_lines(mirror1, r'"GET /npm/is-number/-/is-number-7\.0\.0\.tgz HTTP/\S+" 200 ')
+
+
+def test_apt_installs_through_the_mirror_over_http(mirror1, client):
+    # Only the mirror as a source, with its own lists, so nothing else can
+    # serve the package.
+    client.run_expect([0], "mkdir -p /tmp/apt-mirror/lists/partial /tmp/apt-mirror/archives/partial && "
+                      "echo 'deb http://mirror1/debian trixie main' > /tmp/apt-mirror/sources.list")
+    apt = ("apt-get -q -o Dir::Etc::SourceList=/tmp/apt-mirror/sources.list -o Dir::Etc::SourceParts=-"
+           " -o Dir::State::Lists=/tmp/apt-mirror/lists")
+    update = client.run(f"{apt} update")
+    assert update.rc == 0, update.stdout + update.stderr
+    assert "http://mirror1/debian trixie" in update.stdout
+    install = client.run(f"DEBIAN_FRONTEND=noninteractive {apt} install -y --reinstall"
+                         " -o Dir::Cache::Archives=/tmp/apt-mirror/archives hello")
+    assert install.rc == 0, install.stdout + install.stderr
+    assert client.run("hello").stdout.strip() == "Hello, world!"
+    assert log_lines(mirror1, r'"GET /debian/pool/main/h/hello/hello_\S+\.deb HTTP/\S+" 200 ')
+
+
+def test_a_missing_package_is_a_404_and_not_cached_as_a_success(client):
+    url = "https://mirror1/pypi/simple/devinfra-no-such-package-4f1c9e/"
+    for _ in range(2):
+        status, found = headers(client, url)
+        assert status == 404
+        assert found.get("x-cache-status") in ("MISS", "HIT")
+    status, _ = headers(client, "https://mirror1/npm/devinfra-no-such-package-4f1c9e")
+    assert status == 404
+    status, _ = headers(client, "https://mirror1/pypifiles/packages/no/such/file-1.0-py3-none-any.whl")
+    assert status in (403, 404)
+
+
+def test_region_alias_has_a_valid_certificate(mirror1, client):
+    address = mirror1.interface("eth0").addresses[0]
+    out = client.check_output(
+        f"{CURL} --resolve mirror.test-region.example.org:443:{address} "
+        "https://mirror.test-region.example.org/")
+    assert "package mirror" in out
+
+
+def test_published_directory_is_served_with_listings(client):
+    listing = client.check_output(f"{CURL} http://mirror1/reprepro/dists/")
+    assert 'href="trixie/"' in listing
+    assert client.check_output(f"{CURL} https://mirror1/reprepro/dists/trixie/Release") == (
+        "Origin: devinfra molecule")
+
+
+def test_upstream_certificates_are_verified(mirror1):
+    config = mirror1.check_output("nginx -T 2>/dev/null")
+    assert "proxy_ssl_verify on;" in config
+    assert "proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;" in config
+
+
+def test_check_mode_on_converged_hosts_reports_no_change():
+    run, recap = run_converge("--check")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert sorted(recap) == ["mirror1", "mirrorclient1"], run.stdout[-2000:]
+    assert all(r == {"changed": 0, "unreachable": 0, "failed": 0} for r in recap.values()), (
+        run.stdout[-4000:])
+
+
+UPSTREAMS = [
+    {"name": "pypi", "url": "https://pypi.org/"},
+    {"name": "pypifiles", "url": "https://files.pythonhosted.org/"},
+]
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        ({"mirror_upstreams": [*UPSTREAMS, {"name": "rubygems", "url": "https://rubygems.org/"}]},
+         "mirror_upstreams[2]: unknown upstream name rubygems"),
+        ({"mirror_cache_max_size": "twenty gigs"},
+         "mirror_cache_max_size is twenty gigs: not a size"),
+        ({"mirror_upstreams": [UPSTREAMS[0]]}, "pypi needs pypifiles"),
+        ({"mirror_local_directories": [{"path": "/npm/x/", "directory": "/srv/"}]},
+         "is inside the path of upstream npm"),
+        ({"mirror_cache_inactive": "a month"}, "mirror_cache_inactive is a month: not a time"),
+        # The argument spec's types, through the `validate` entry point.
+        ({"mirror_worker_connections": "many"}, "mirror_worker_connections"),
+    ],
+    ids=["unknown-upstream", "size-not-a-size", "pypi-without-files", "local-in-upstream",
+         "time-not-a-time", "wrong-type"],
+)
+def test_bad_variables_fail_before_any_host_changes(mirror1, extra_vars, message):
+    before = mirror1.check_output("sha256sum /etc/nginx/nginx.conf")
+    run, recap = run_converge("-e", json.dumps(extra_vars))
+    assert run.returncode != 0
+    assert message in run.stdout + run.stderr, run.stdout[-3000:]
+    assert recap and all(r["changed"] == 0 for r in recap.values()), run.stdout[-3000:]
+    assert mirror1.check_output("sha256sum /etc/nginx/nginx.conf") == before
+
+
+def test_nginx_logged_no_critical_error(mirror1):
+    # Runs last: after every client above went through the mirror.
+    errors = mirror1.file("/var/log/nginx/error.log").content_string
+    assert not re.findall(r"\[(crit|alert|emerg)\].*", errors)
