@@ -45,7 +45,7 @@ $(CURDIR)/.cache/aio/id_ed25519:
 	ssh-keygen -q -t ed25519 -N '' -C aio-admin@devinfra -f $@
 
 aio: venv image $(CURDIR)/.cache/aio/id_ed25519
-	devinfra hosts create --set aio --inventory $(AIO_INVENTORY)
+	devinfra hosts create --set aio --mirror "" --inventory $(AIO_INVENTORY)
 	ansible-playbook -i inventory/aio playbooks/site.yaml
 
 aio-down: venv
