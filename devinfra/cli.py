@@ -5,6 +5,7 @@
     devinfra hosts list    [--set SET] [--json]
     devinfra hosts destroy --set SET
     devinfra validate      [--inventory inventory] [--roles roles]
+    devinfra plan          OLD..NEW | --files F [F ...]  [--pipeline deploy] [--json]
     devinfra launch-node   NAME --cloud C --flavor F --image I [--network N] [--key K]
                            [--region R] [--volume-size GB] [--run-base]
 """
@@ -77,6 +78,25 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     count = len(validate.inventory_files(inventory))
     print(f"validate: {count} inventory files, {len(problems)} problem(s)")
     return 1 if problems else 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from devinfra import plan
+
+    try:
+        if bool(args.range) == bool(args.files):
+            raise plan.PlanError("give either a range OLD..NEW or --files, not both or neither")
+        files = args.files or plan.changed_files(Path(args.repo), args.range)
+        steps = plan.plan(Path(args.repo) / args.zuul_dir, files, args.pipeline)
+    except plan.PlanError as exc:
+        print(f"devinfra: error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        json.dump({"files": files, "steps": [vars(s) for s in steps]}, sys.stdout, indent=2)
+        print()
+    else:
+        print(plan.render(steps, files))
+    return 0
 
 
 def _cmd_launch_node(args: argparse.Namespace) -> int:
@@ -152,6 +172,16 @@ def build_parser() -> argparse.ArgumentParser:
     p_validate.add_argument("--inventory", default="inventory")
     p_validate.add_argument("--roles", default="roles")
     p_validate.set_defaults(func=_cmd_validate)
+
+    p_plan = sub.add_parser(
+        "plan", help="the ordered playbooks a merge would deploy, read from zuul.d")
+    p_plan.add_argument("range", nargs="?", help="git range OLD..NEW")
+    p_plan.add_argument("--files", nargs="+", help="changed files instead of a range")
+    p_plan.add_argument("--pipeline", default="deploy", help="pipeline to plan (default: deploy)")
+    p_plan.add_argument("--repo", default=".", help="the repository (default: .)")
+    p_plan.add_argument("--zuul-dir", default="zuul.d", help="zuul.d inside the repository")
+    p_plan.add_argument("--json", action="store_true")
+    p_plan.set_defaults(func=_cmd_plan)
 
     p_launch = sub.add_parser("launch-node", help="create a cloud server and add it to the inventory")
     p_launch.add_argument("name", help="fully qualified host name, e.g. mirror01.sjc.example.org")

@@ -1,0 +1,224 @@
+"""What a merge deploys: the deploy jobs zuul.d/ selects for a set of files.
+
+``devinfra plan OLD..NEW`` (or a list of files) reads zuul.d/ as the single
+source of truth, the way Zuul reads it:
+
+- a job's ``files`` and ``irrelevant-files`` are regular expressions matched
+  at the start of each path (Python's ``re.match``, as Zuul's FileMatcher);
+- ``files``: the job runs when any changed file matches any of them, or
+  when there are no files at all (a timer event);
+- ``irrelevant-files``: the job is skipped when every changed file matches
+  one of them (and runs when there are no files);
+- both are inherited from the parent job unless the job sets its own, and a
+  project-pipeline entry may override them again;
+- a job waits for its ``dependencies`` that the buildset runs; a soft one
+  not in the buildset is ignored, a hard one not in it makes the buildset
+  fail (Zuul reports a configuration error), which the plan reports too.
+
+The plan is the selected jobs in dependency order (ties by the order of
+the project's pipeline list), each with the playbook it applies
+(``vars.devinfra_deploy_playbook``) and the file and regex that selected it.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+INHERITED = ("files", "irrelevant-files", "dependencies", "vars")
+
+
+class PlanError(Exception):
+    """A problem the user can act on; the message says what."""
+
+
+@dataclass
+class Job:
+    name: str
+    parent: str | None = None
+    attrs: dict = field(default_factory=dict)
+
+
+@dataclass
+class Step:
+    job: str
+    playbook: str | None
+    reason: str
+    waits_for: list[str]
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def load_zuul_dir(path: Path) -> tuple[dict[str, Job], list[dict]]:
+    """The jobs and the project stanzas of a zuul.d directory."""
+    if not path.is_dir():
+        raise PlanError(f"{path} is not a directory (expected the repository's zuul.d/)")
+    jobs: dict[str, Job] = {}
+    projects: list[dict] = []
+    for conf in sorted(path.glob("*.yaml")):
+        try:
+            items = yaml.safe_load(conf.read_text()) or []
+        except yaml.YAMLError as exc:
+            raise PlanError(f"{conf}: not valid YAML: {exc}") from exc
+        for item in items:
+            if not isinstance(item, dict) or len(item) != 1:
+                raise PlanError(f"{conf}: each entry must be a one-key mapping (job, project, ...)")
+            kind, body = next(iter(item.items()))
+            if kind == "job":
+                if body["name"] in jobs:
+                    raise PlanError(f"{conf}: job {body['name']} is defined twice")
+                jobs[body["name"]] = Job(body["name"], body.get("parent"), dict(body))
+            elif kind == "project":
+                projects.append(body)
+    return jobs, projects
+
+
+def resolve(jobs: dict[str, Job], name: str, seen: tuple[str, ...] = ()) -> dict:
+    """A job's attributes after inheritance (the ones the plan needs)."""
+    if name not in jobs:
+        raise PlanError(f"job {name!r} is not defined in zuul.d")
+    if name in seen:
+        raise PlanError(f"job {name!r} inherits from itself ({' -> '.join(seen + (name,))})")
+    job = jobs[name]
+    attrs = resolve(jobs, job.parent, seen + (name,)) if job.parent else {}
+    for key in INHERITED:
+        if key not in job.attrs:
+            continue
+        if key == "vars":
+            attrs["vars"] = {**attrs.get("vars", {}), **(job.attrs["vars"] or {})}
+        else:
+            attrs[key] = job.attrs[key]
+    return attrs
+
+
+def _dependencies(value) -> list[tuple[str, bool]]:
+    deps = []
+    for dep in _as_list(value):
+        if isinstance(dep, str):
+            deps.append((dep, False))
+        else:
+            deps.append((dep["name"], bool(dep.get("soft", False))))
+    return deps
+
+
+def pipeline_jobs(projects: list[dict], pipeline: str, jobs: dict[str, Job]) -> list[tuple[str, dict]]:
+    """(job name, attributes with the project-pipeline overrides), in list order."""
+    entries: list[tuple[str, dict]] = []
+    for project in projects:
+        for entry in _as_list((project.get(pipeline) or {}).get("jobs")):
+            if isinstance(entry, str):
+                name, override = entry, {}
+            else:
+                name, override = next(iter(entry.items()))
+                override = override or {}
+            attrs = resolve(jobs, name)
+            for key in INHERITED:
+                if key in override:
+                    attrs[key] = override[key]
+            entries.append((name, attrs))
+    if not entries:
+        raise PlanError(f"no project in zuul.d runs jobs in the {pipeline!r} pipeline")
+    return entries
+
+
+def _compile(patterns: list[str], job: str, key: str) -> list[re.Pattern]:
+    compiled = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as exc:
+            raise PlanError(f"job {job}: {key} regex {pattern!r} is invalid: {exc}") from exc
+    return compiled
+
+
+def selects(attrs: dict, files: list[str], job: str = "?") -> tuple[bool, str]:
+    """Whether Zuul would run a job with these matchers for these files, and why."""
+    wanted = _compile(_as_list(attrs.get("files")), job, "files")
+    irrelevant = _compile(_as_list(attrs.get("irrelevant-files")), job, "irrelevant-files")
+    if irrelevant:
+        if not files:
+            reason_irr = "no files (every job runs)"
+        else:
+            relevant = [f for f in files if not any(r.match(f) for r in irrelevant)]
+            if not relevant:
+                return False, "every file matches irrelevant-files"
+            reason_irr = f"{relevant[0]} is not irrelevant"
+    if wanted:
+        if not files:
+            return True, "no files (every job runs)"
+        for path in files:
+            for regex in wanted:
+                if regex.match(path):
+                    return True, f"{path} matches {regex.pattern}"
+        return False, "no file matches its files"
+    if irrelevant:
+        return True, reason_irr
+    return True, "the job has no file matchers"
+
+
+def plan(zuul_dir: Path, files: list[str], pipeline: str = "deploy") -> list[Step]:
+    """The jobs the pipeline runs for these files, in the order they run."""
+    jobs, projects = load_zuul_dir(zuul_dir)
+    entries = pipeline_jobs(projects, pipeline, jobs)
+    order = {name: i for i, (name, _) in enumerate(entries)}
+    chosen: dict[str, tuple[dict, str]] = {}
+    for name, attrs in entries:
+        run, reason = selects(attrs, files, name)
+        if run:
+            chosen[name] = (attrs, reason)
+    waits: dict[str, list[str]] = {}
+    for name, (attrs, _) in chosen.items():
+        waits[name] = []
+        for dep, soft in _dependencies(attrs.get("dependencies")):
+            if dep in chosen:
+                waits[name].append(dep)
+            elif not soft:
+                raise PlanError(
+                    f"job {name} depends on {dep}, which this buildset does not run: "
+                    "Zuul refuses such a buildset (make the dependency soft or run both)")
+    steps: list[Step] = []
+    done: set[str] = set()
+    pending = sorted(chosen, key=order.__getitem__)
+    while pending:
+        ready = [n for n in pending if all(d in done for d in waits[n])]
+        if not ready:
+            raise PlanError(f"the dependencies of {', '.join(pending)} form a cycle")
+        name = ready[0]
+        attrs, reason = chosen[name]
+        steps.append(Step(name, (attrs.get("vars") or {}).get("devinfra_deploy_playbook"),
+                          reason, waits[name]))
+        done.add(name)
+        pending.remove(name)
+    return steps
+
+
+def changed_files(repo: Path, revisions: str) -> list[str]:
+    """The files a range OLD..NEW changes (as Zuul sees a merge: the whole range)."""
+    if ".." not in revisions:
+        raise PlanError(f"{revisions!r} is not a range: give OLD..NEW (e.g. HEAD~1..HEAD)")
+    old, new = revisions.split("..", 1)
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "diff", "--name-only", "--no-renames", old, new or "HEAD"],
+        capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise PlanError(f"git diff {revisions} failed: {proc.stderr.strip()}")
+    return [line for line in proc.stdout.splitlines() if line]
+
+
+def render(steps: list[Step], files: list[str]) -> str:
+    if not steps:
+        return f"nothing to deploy: no deploy job matches the {len(files)} changed file(s)"
+    lines = [f"{len(steps)} playbook(s) to apply, in this order ({len(files)} changed file(s)):"]
+    for i, step in enumerate(steps, 1):
+        after = f"  after {', '.join(step.waits_for)}" if step.waits_for else ""
+        lines.append(f"{i:2}. {step.job:<18} playbooks/{step.playbook or '?'}{after}")
+        lines.append(f"    because {step.reason}")
+    return "\n".join(lines)

@@ -1,0 +1,245 @@
+"""devinfra plan: zuul.d's deploy jobs, Zuul's file matcher semantics, the order."""
+
+import json
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from devinfra import cli, plan
+
+ROOT = Path(__file__).resolve().parents[2]
+ZUUL_D = ROOT / "zuul.d"
+
+
+def deploy_jobs():
+    jobs, projects = plan.load_zuul_dir(ZUUL_D)
+    return dict(plan.pipeline_jobs(projects, "deploy", jobs))
+
+
+def planned(*files, pipeline="deploy"):
+    return [s.job for s in plan.plan(ZUUL_D, list(files), pipeline)]
+
+
+# --- the repository's own zuul.d -----------------------------------------
+
+def test_every_deploy_job_applies_a_playbook_that_exists():
+    for name, attrs in deploy_jobs().items():
+        playbook = attrs["vars"]["devinfra_deploy_playbook"]
+        assert (ROOT / "playbooks" / playbook).is_file(), (name, playbook)
+
+
+def _roles_and_groups(playbook: Path):
+    roles, groups = set(), set()
+    for play in yaml.safe_load(playbook.read_text()):
+        for pattern in str(play.get("hosts", "")).split(":"):
+            if pattern and not pattern.startswith("!") and "{" not in pattern:
+                groups.add(pattern)
+        for role in play.get("roles", []):
+            roles.add(role if isinstance(role, str) else role["role"])
+        for task in play.get("tasks", []):
+            include = task.get("ansible.builtin.include_role")
+            if include:
+                roles.add(include["name"])
+    return roles, groups
+
+
+def test_each_deploy_job_follows_everything_its_playbook_applies():
+    """Its playbook, each role it runs and the group vars of its groups select it."""
+    for name, attrs in deploy_jobs().items():
+        playbook = ROOT / "playbooks" / attrs["vars"]["devinfra_deploy_playbook"]
+        roles, groups = _roles_and_groups(playbook)
+        paths = [str(playbook.relative_to(ROOT))]
+        paths += [f"roles/{r}/tasks/main.yaml" for r in roles]
+        paths += [f"inventory/service/group_vars/{g}.yaml" for g in groups
+                  if (ROOT / f"inventory/service/group_vars/{g}.yaml").exists()]
+        for path in paths:
+            selected, why = plan.selects(attrs, [path], name)
+            assert selected, f"{name}: {path} does not select it ({why})"
+
+
+@pytest.mark.parametrize(("path", "jobs"), [
+    ("roles/etherpad/templates/settings.json.j2", ["deploy-etherpad"]),
+    ("inventory/service/group_vars/etherpad.yaml", ["deploy-etherpad"]),
+    ("inventory/service/group_vars/zuul_executor.yaml", ["deploy-zuul"]),
+    ("roles/mirror_update/tasks/main.yaml", ["deploy-mirror"]),
+    ("zuul-config/zuul.d/jobs.yaml", ["deploy-zuul"]),
+    ("projects/projects.yaml", ["deploy-projects", "deploy-zuul"]),
+    ("roles/base/tasks/sshd.yaml", ["deploy-base"]),
+    ("roles/webfront/templates/nginx.conf.j2", ["deploy-review", "deploy-zuul", "deploy-etherpad"]),
+    ("roles/etherpad/README.md", []),
+    ("molecule/etherpad/tests/test_default.py", []),
+    ("zuul.d/check-jobs.yaml", []),
+])
+def test_a_change_deploys_only_what_it_touches(path, jobs):
+    assert sorted(planned(path)) == sorted(jobs)
+
+
+def test_services_wait_for_the_baseline_and_the_mirrors():
+    steps = plan.plan(ZUUL_D, ["roles/base/tasks/main.yaml", "roles/pki/tasks/main.yaml",
+                               "roles/gerrit/tasks/main.yaml"])
+    order = [s.job for s in steps]
+    assert order[:2] == ["deploy-base", "deploy-mirror"]
+    assert set(order[2:]) == {"deploy-review", "deploy-zuul", "deploy-etherpad"}
+    zuul = next(s for s in steps if s.job == "deploy-zuul")
+    assert zuul.waits_for == ["deploy-base", "deploy-mirror"]
+    assert zuul.playbook == "service-zuul.yaml"
+
+
+def test_the_daily_run_converges_everything():
+    # A timer event has no files: every file matcher lets its job run.
+    assert planned(pipeline="periodic") == [
+        "deploy-base", "deploy-mirror", "deploy-review", "deploy-projects", "deploy-zuul",
+        "deploy-etherpad"]
+
+
+def test_every_deploy_job_holds_the_deploy_semaphore():
+    jobs, _ = plan.load_zuul_dir(ZUUL_D)
+    assert jobs["devinfra-deploy"].attrs["semaphores"] == "devinfra-deploy"
+    for name in deploy_jobs():
+        assert jobs[name].parent == "devinfra-deploy"
+        assert "semaphores" not in jobs[name].attrs, name
+
+
+# --- the semantics, on small zuul.d directories ---------------------------
+
+def write_zuul_d(tmp_path, text):
+    directory = tmp_path / "zuul.d"
+    directory.mkdir()
+    (directory / "jobs.yaml").write_text(textwrap.dedent(text))
+    return directory
+
+
+def test_matchers_are_inherited_and_overridden(tmp_path):
+    zuul_d = write_zuul_d(tmp_path, """\
+        - job: {name: parent, files: ['^a/'], irrelevant-files: ['.*\\.md$'], vars: {x: 1}}
+        - job: {name: child, parent: parent, vars: {devinfra_deploy_playbook: c.yaml}}
+        - job: {name: other, parent: parent, files: ['^b/']}
+        - project:
+            deploy:
+              jobs:
+                - child
+                - other
+                - parent: {files: ['^c/']}
+        """)
+    assert [s.job for s in plan.plan(zuul_d, ["a/x"])] == ["child"]
+    assert [s.job for s in plan.plan(zuul_d, ["b/x"])] == ["other"]
+    # The project-pipeline entry overrides the job's own files.
+    assert [s.job for s in plan.plan(zuul_d, ["c/x"])] == ["parent"]
+    assert [s.job for s in plan.plan(zuul_d, ["a/README.md"])] == []
+    step = plan.plan(zuul_d, ["a/x"])[0]
+    assert (step.playbook, step.reason) == ("c.yaml", "a/x matches ^a/")
+
+
+def test_a_missing_hard_dependency_and_a_cycle_are_errors(tmp_path):
+    zuul_d = write_zuul_d(tmp_path, """\
+        - job: {name: a, files: ['^a/'], dependencies: [b]}
+        - job: {name: b, files: ['^b/'], dependencies: [{name: a, soft: true}]}
+        - project: {deploy: {jobs: [a, b]}}
+        """)
+    with pytest.raises(plan.PlanError, match="a depends on b, which this buildset does not run"):
+        plan.plan(zuul_d, ["a/x"])
+    assert [s.job for s in plan.plan(zuul_d, ["b/x"])] == ["b"]
+    with pytest.raises(plan.PlanError, match="form a cycle"):
+        plan.plan(zuul_d, ["a/x", "b/x"])
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("- job: {name: a, files: ['^(']}\n- project: {deploy: {jobs: [a]}}\n",
+     "files regex '\\^\\(' is invalid"),
+    ("- project: {deploy: {jobs: [nope]}}\n", "job 'nope' is not defined"),
+    ("- job: {name: a}\n- project: {check: {jobs: [a]}}\n", "no project in zuul.d runs jobs in the 'deploy'"),
+    ("- job: {name: a, parent: a}\n- project: {deploy: {jobs: [a]}}\n", "inherits from itself"),
+])
+def test_bad_zuul_d_is_explained(tmp_path, text, message):
+    with pytest.raises(plan.PlanError, match=message):
+        plan.plan(write_zuul_d(tmp_path, text), ["x"])
+
+
+def test_cli_plans_a_git_range(tmp_path, capsys):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    write_zuul_d(repo, """\
+        - job: {name: deploy-a, files: ['^roles/a/'], vars: {devinfra_deploy_playbook: a.yaml}}
+        - job: {name: deploy-b, files: ['^roles/b/'], vars: {devinfra_deploy_playbook: b.yaml}}
+        - project: {deploy: {jobs: [deploy-a, deploy-b]}}
+        """)
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    (repo / "roles/b").mkdir(parents=True)
+    (repo / "roles/b/x.yaml").write_text("---\n")
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "two"], check=True)
+    assert cli.main(["plan", "--repo", str(repo), "HEAD~1..HEAD"]) == 0
+    out = capsys.readouterr().out
+    assert "1. deploy-b" in out and "playbooks/b.yaml" in out and "deploy-a" not in out
+    assert cli.main(["plan", "--repo", str(repo), "--json", "--files", "roles/a/y"]) == 0
+    assert [s["job"] for s in json.loads(capsys.readouterr().out)["steps"]] == ["deploy-a"]
+    assert cli.main(["plan", "--repo", str(repo), "HEAD"]) == 1
+    assert "is not a range" in capsys.readouterr().err
+    assert cli.main(["plan", "--repo", str(repo), "nope..HEAD"]) == 1
+    assert "git diff nope..HEAD failed" in capsys.readouterr().err
+
+
+# --- the same answers as Zuul's own matchers ------------------------------
+
+ZUUL_VERDICTS = """
+import json, sys
+from zuul import change_matcher as cm
+from zuul.lib.re2util import ZuulRegex
+
+class Change:
+    def __init__(self, files):
+        self.files = files
+
+cases = json.load(sys.stdin)
+out = []
+for case in cases:
+    files = [cm.FileMatcher(ZuulRegex(r)) for r in case["files"]]
+    irrelevant = [cm.FileMatcher(ZuulRegex(r)) for r in case["irrelevant"]]
+    change = Change(case["changed"])
+    run = True
+    # model.Job.changeMatchesFiles: files must match, irrelevant-files must not.
+    if files and not cm.MatchAnyFiles(files).matches(change):
+        run = False
+    if irrelevant and cm.MatchAllFiles(irrelevant).matches(change):
+        run = False
+    out.append(run)
+print(json.dumps(out))
+"""
+
+
+def test_the_plan_agrees_with_zuuls_own_matchers():
+    python = os.environ.get("DEVINFRA_ZUUL_PYTHON")
+    if not python:
+        pytest.skip("set DEVINFRA_ZUUL_PYTHON to the python of a venv with zuul==14.3.0 to compare "
+                    "the plan's file matching with Zuul's own change_matcher")
+    # Changed-file sets: every commit of this repository, ...
+    log = subprocess.run(["git", "-C", str(ROOT), "log", "--format=tformat:@", "--name-only", "-n", "200"],
+                         capture_output=True, text=True, check=True).stdout
+    changes = [[f for f in chunk.splitlines() if f] for chunk in log.split("@")]
+    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    # ... each tracked file alone, and edge cases (no files: a timer event).
+    changes = ([c for c in changes if c] + [[f] for f in tracked]
+               + [[], ["README.md"], ["roles/x/README.md", "roles/zuul/x"]])
+    jobs, projects = plan.load_zuul_dir(ZUUL_D)
+    entries = plan.pipeline_jobs(projects, "deploy", jobs) + plan.pipeline_jobs(projects, "check", jobs)
+    cases, ours = [], []
+    for name, attrs in entries:
+        for changed in changes:
+            cases.append({"files": attrs.get("files", []), "irrelevant": attrs.get("irrelevant-files", []),
+                          "changed": changed})
+            ours.append(plan.selects(attrs, changed, name)[0])
+    run = subprocess.run([python, "-I", "-c", ZUUL_VERDICTS], input=json.dumps(cases),
+                         capture_output=True, text=True, check=False, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    theirs = json.loads(run.stdout)
+    differ = [(c, o) for c, o, t in zip(cases, ours, theirs, strict=True) if o != t]
+    assert not differ, differ[:5]
+    assert len(tracked) > 100 and any(ours) and not all(ours)
