@@ -6,6 +6,7 @@
     devinfra hosts destroy --set SET
     devinfra validate      [--inventory inventory] [--roles roles]
     devinfra plan          OLD..NEW | --files F [F ...]  [--pipeline deploy] [--json]
+    devinfra deploy        OLD..NEW | --playbooks P [P ...]  [-i INVENTORY ...] [--lock-timeout S]
     devinfra launch-node   NAME --cloud C --flavor F --image I [--network N] [--key K]
                            [--region R] [--volume-size GB] [--run-base]
 """
@@ -99,6 +100,30 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    from devinfra import deploy, plan
+
+    repo = Path(args.repo)
+    try:
+        if bool(args.range) == bool(args.playbooks):
+            raise plan.PlanError("give either a range OLD..NEW or --playbooks, not both or neither")
+        if args.range:
+            steps = plan.plan(repo / args.zuul_dir, plan.changed_files(repo, args.range))
+        else:
+            steps = deploy.steps_for_playbooks(repo / args.zuul_dir, args.playbooks)
+        return deploy.deploy(
+            steps, repo=repo, inventories=args.inventory or deploy.DEFAULT_INVENTORIES,
+            log_root=Path(args.log_dir), lock_file=Path(args.lock_file),
+            lock_timeout=args.lock_timeout, disable_file=Path(args.disable_file),
+            ansible_playbook=args.ansible_playbook)
+    except plan.PlanError as exc:
+        print(f"devinfra: error: {exc}", file=sys.stderr)
+        return 1
+    except deploy.DeployError as exc:
+        print(f"devinfra: {exc}", file=sys.stderr)
+        return exc.code
+
+
 def _cmd_launch_node(args: argparse.Namespace) -> int:
     from devinfra import launch
 
@@ -182,6 +207,25 @@ def build_parser() -> argparse.ArgumentParser:
     p_plan.add_argument("--zuul-dir", default="zuul.d", help="zuul.d inside the repository")
     p_plan.add_argument("--json", action="store_true")
     p_plan.set_defaults(func=_cmd_plan)
+
+    p_deploy = sub.add_parser(
+        "deploy", help="apply a plan (or named playbooks) under the global deploy lock")
+    p_deploy.add_argument("range", nargs="?", help="git range OLD..NEW: apply what `plan` selects")
+    p_deploy.add_argument("--playbooks", nargs="+", metavar="PLAYBOOK",
+                          help="apply these playbooks (names in playbooks/) instead")
+    p_deploy.add_argument("-i", "--inventory", action="append",
+                          help="inventory source, repeatable (default: the production sources "
+                               "and /etc/devinfra/private)")
+    p_deploy.add_argument("--repo", default=".")
+    p_deploy.add_argument("--zuul-dir", default="zuul.d")
+    p_deploy.add_argument("--log-dir", default="/var/log/devinfra-deploy")
+    p_deploy.add_argument("--lock-file", default="/var/lock/devinfra-deploy.lock")
+    p_deploy.add_argument("--lock-timeout", type=float, default=3600.0,
+                          help="seconds to wait for another deploy (default 3600)")
+    p_deploy.add_argument("--disable-file", default="/etc/devinfra/DISABLE-DEPLOY",
+                          help="while this file exists nothing is deployed; it holds the reason")
+    p_deploy.add_argument("--ansible-playbook", default="ansible-playbook", help=argparse.SUPPRESS)
+    p_deploy.set_defaults(func=_cmd_deploy)
 
     p_launch = sub.add_parser("launch-node", help="create a cloud server and add it to the inventory")
     p_launch.add_argument("name", help="fully qualified host name, e.g. mirror01.sjc.example.org")

@@ -174,6 +174,12 @@ def plan(zuul_dir: Path, files: list[str], pipeline: str = "deploy") -> list[Ste
         run, reason = selects(attrs, files, name)
         if run:
             chosen[name] = (attrs, reason)
+    return order_steps(chosen, order)
+
+
+def order_steps(chosen: dict[str, tuple[dict, str]], order: dict[str, int]) -> list[Step]:
+    """The chosen jobs ({name: (attributes, reason)}) in the order Zuul runs them:
+    each after the chosen jobs it depends on, ties by the pipeline list order."""
     waits: dict[str, list[str]] = {}
     for name, (attrs, _) in chosen.items():
         waits[name] = []

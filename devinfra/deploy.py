@@ -1,0 +1,199 @@
+"""Apply playbooks to production from the bastion, safely.
+
+``devinfra deploy OLD..NEW`` applies what ``devinfra plan`` selects for the
+range; ``devinfra deploy --playbooks base.yaml service-zuul.yaml`` applies
+the named ones (in the order zuul.d's dependencies give). Around the runs:
+
+- one global lock (flock on --lock-file): a second deploy waits up to
+  --lock-timeout seconds, then exits 75 saying who holds it;
+- an emergency disable file (--disable-file): while it exists nothing runs,
+  and its text (the reason) is printed; exit 3;
+- hosts in the inventory group ``disabled`` are left alone (``--limit
+  all:!disabled`` on every run, besides the playbooks' own patterns);
+- one log per playbook in --log-dir/<run>/, the run's summary in summary.json;
+- a failed playbook skips the playbooks that wait for it (directly or not),
+  never the unrelated ones;
+- a line per playbook as it starts and ends, a summary table at the end,
+  and exit 1 when any playbook failed or was skipped.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from devinfra import plan
+
+DEFAULT_INVENTORIES = ("inventory/base/hosts.yaml", "inventory/service/groups.yaml",
+                       "/etc/devinfra/private")
+EXIT_FAILED = 1
+EXIT_DISABLED = 3
+EXIT_LOCKED = 75
+
+
+class DeployError(Exception):
+    """A problem the operator can act on; the message says what."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Result:
+    playbook: str
+    job: str
+    status: str  # ok, failed, skipped
+    seconds: float
+    log: str
+    reason: str = ""
+
+
+def check_disabled(disable_file: Path) -> None:
+    if disable_file.exists():
+        reason = disable_file.read_text(errors="replace").strip() or "(no reason given)"
+        raise DeployError(
+            f"deploys are disabled by {disable_file}: {reason}\n"
+            "(remove the file to enable them)",
+            EXIT_DISABLED)
+
+
+class Lock:
+    """The global deploy lock: flock on a file that records its holder."""
+
+    def __init__(self, path: Path, timeout: float, poll: float = 0.5,
+                 say: Callable[[str], None] = print) -> None:
+        self.path, self.timeout, self.poll, self.say = path, timeout, poll, say
+        self.handle = None
+
+    def __enter__(self) -> Lock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")  # noqa: SIM115 - held until __exit__
+        deadline = time.monotonic() + self.timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            if time.monotonic() >= deadline:
+                handle.close()
+                raise DeployError(
+                    f"another deploy holds {self.path} ({holder}); gave up after "
+                    f"{self.timeout:.0f} s: try again when it has finished", EXIT_LOCKED)
+            if not told:
+                self.say(f"waiting for the deploy lock ({holder}), up to {self.timeout:.0f} s")
+                told = True
+            time.sleep(self.poll)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
+        handle.flush()
+        self.handle = handle
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.handle:
+            self.handle.seek(0)
+            self.handle.truncate()
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+
+
+def steps_for_playbooks(zuul_dir: Path, playbooks: Sequence[str]) -> list[plan.Step]:
+    """The named playbooks as plan steps, ordered by zuul.d's dependencies."""
+    jobs, projects = plan.load_zuul_dir(zuul_dir)
+    entries = plan.pipeline_jobs(projects, "deploy", jobs)
+    by_playbook = {(attrs.get("vars") or {}).get("devinfra_deploy_playbook"): (name, attrs)
+                   for name, attrs in entries}
+    unknown = [p for p in playbooks if p not in by_playbook]
+    if unknown:
+        raise DeployError(f"no deploy job applies {', '.join(unknown)} "
+                          f"(known: {', '.join(sorted(p for p in by_playbook if p))})")
+    chosen = {by_playbook[p][0]: (by_playbook[p][1], "named on the command line") for p in playbooks}
+    # Dependencies on jobs not named are ignored: the operator chose the set.
+    for name, (attrs, reason) in list(chosen.items()):
+        deps = [d if isinstance(d, str) else d["name"] for d in plan._as_list(attrs.get("dependencies"))]
+        attrs = dict(attrs, dependencies=[d for d in deps if d in chosen])
+        chosen[name] = (attrs, reason)
+    return plan.order_steps(chosen, {name: i for i, (name, _) in enumerate(entries)})
+
+
+def run_steps(steps: Sequence[plan.Step], *, repo: Path, inventories: Sequence[str], log_dir: Path,
+              ansible_playbook: str = "ansible-playbook", out=None) -> list[Result]:
+    """Run each step's playbook; a failure skips the steps that wait for it."""
+    out = out or sys.stdout
+    log_dir.mkdir(parents=True, exist_ok=True)
+    results: list[Result] = []
+    broken: set[str] = set()
+    total = len(steps)
+    for index, step in enumerate(steps, 1):
+        log = log_dir / f"{index:02d}-{Path(step.playbook).stem}.log"
+        blocked = [d for d in step.waits_for if d in broken]
+        if blocked:
+            broken.add(step.job)
+            reason = f"{', '.join(blocked)} failed"
+            log.write_text(f"skipped: {reason}\n")
+            results.append(Result(step.playbook, step.job, "skipped", 0.0, str(log), reason))
+            print(f"[{index}/{total}] {step.playbook}: SKIPPED ({reason})", file=out, flush=True)
+            continue
+        print(f"[{index}/{total}] {step.playbook}: running (log {log})", file=out, flush=True)
+        argv = [ansible_playbook]
+        for inventory in inventories:
+            argv += ["-i", inventory]
+        argv += ["--limit", "all:!disabled", f"playbooks/{step.playbook}"]
+        start = time.monotonic()
+        with open(log, "w") as handle:
+            handle.write(f"$ {' '.join(argv)}\n")
+            handle.flush()
+            rc = subprocess.run(argv, cwd=repo, stdout=handle, stderr=subprocess.STDOUT,
+                                check=False).returncode
+        seconds = round(time.monotonic() - start, 1)
+        status = "ok" if rc == 0 else "failed"
+        if rc != 0:
+            broken.add(step.job)
+        results.append(Result(step.playbook, step.job, status, seconds, str(log),
+                              "" if rc == 0 else f"exit {rc}"))
+        print(f"[{index}/{total}] {step.playbook}: {status.upper()} in {seconds} s", file=out, flush=True)
+    return results
+
+
+def summary_table(results: Sequence[Result]) -> str:
+    if not results:
+        return "nothing to deploy"
+    rows = [("PLAYBOOK", "STATUS", "SECONDS", "NOTE")]
+    rows += [(r.playbook, r.status, f"{r.seconds:.1f}", r.reason) for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    counts = {s: sum(r.status == s for r in results) for s in ("ok", "failed", "skipped")}
+    lines.append(f"{counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped")
+    return "\n".join(lines)
+
+
+def deploy(steps: Sequence[plan.Step], *, repo: Path, inventories: Sequence[str], log_root: Path,
+           lock_file: Path, lock_timeout: float, disable_file: Path,
+           ansible_playbook: str = "ansible-playbook", out=None) -> int:
+    out = out or sys.stdout
+    check_disabled(disable_file)
+    with Lock(lock_file, lock_timeout, say=lambda m: print(m, file=out, flush=True)):
+        # Checked again under the lock: it may have appeared while we waited.
+        check_disabled(disable_file)
+        run_dir = log_root / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        results = run_steps(steps, repo=repo, inventories=inventories, log_dir=run_dir,
+                            ansible_playbook=ansible_playbook, out=out)
+        (run_dir / "summary.json").write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
+    print(summary_table(results), file=out)
+    print(f"logs: {run_dir}", file=out)
+    return 0 if all(r.status == "ok" for r in results) else EXIT_FAILED
