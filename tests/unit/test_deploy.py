@@ -2,7 +2,10 @@
 
 import json
 import multiprocessing
+import os
 import stat
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -118,3 +121,35 @@ def test_unknown_playbooks_and_bad_arguments_are_explained(site, capsys):
     assert "no deploy job applies nope.yaml" in capsys.readouterr().err
     assert run(site) == 1
     assert "give either a range" in capsys.readouterr().err
+
+
+def _maintenance(tmp_path, name, *extra):
+    inventory = tmp_path / "hosts.yaml"
+    inventory.write_text(textwrap.dedent(f"""\
+        bastion:
+          hosts:
+            localhost:
+              ansible_connection: local
+              ansible_python_interpreter: {sys.executable}
+        """))
+    return subprocess.run(
+        ["ansible-playbook", "-i", str(inventory), str(ROOT / f"playbooks/maintenance/{name}"),
+         "-e", f"devinfra_deploy_disable_file={tmp_path / 'DISABLE'}", *extra],
+        capture_output=True, text=True, check=False, env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
+
+
+def test_maintenance_playbooks_disable_and_enable_deploys(site, capsys):
+    # No reason, no change.
+    run_ = _maintenance(site, "disable-deploys.yaml")
+    assert run_.returncode != 0 and "give the reason" in run_.stdout + run_.stderr
+    assert not (site / "DISABLE").exists()
+    run_ = _maintenance(site, "disable-deploys.yaml", "-e", "devinfra_deploy_disable_reason='db migration'")
+    assert run_.returncode == 0, run_.stdout[-2000:]
+    assert (site / "DISABLE").read_text().startswith("db migration (by ")
+    assert run(site, "--playbooks", "base.yaml") == deploy.EXIT_DISABLED
+    assert "db migration" in capsys.readouterr().err
+    run_ = _maintenance(site, "enable-deploys.yaml")
+    assert run_.returncode == 0, run_.stdout[-2000:]
+    assert "Deploys were disabled: db migration" in run_.stdout
+    assert not (site / "DISABLE").exists()
+    assert run(site, "--playbooks", "base.yaml") == 0
