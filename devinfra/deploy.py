@@ -125,7 +125,7 @@ def steps_for_playbooks(zuul_dir: Path, playbooks: Sequence[str]) -> list[plan.S
     chosen = {by_playbook[p][0]: (by_playbook[p][1], "named on the command line") for p in playbooks}
     # Dependencies on jobs not named are ignored: the operator chose the set.
     for name, (attrs, reason) in list(chosen.items()):
-        deps = [d if isinstance(d, str) else d["name"] for d in plan._as_list(attrs.get("dependencies"))]
+        deps = [dep for dep, _soft in plan.dependencies(attrs.get("dependencies"))]
         attrs = dict(attrs, dependencies=[d for d in deps if d in chosen])
         chosen[name] = (attrs, reason)
     return plan.order_steps(chosen, {name: i for i, (name, _) in enumerate(entries)})

@@ -52,7 +52,7 @@ PROFILES: dict[str, tuple[str, ...]] = {
 
 # A package mirror (the mirror role, e.g. the AIO's mirror01) that new hosts
 # install through: its container joins the set's network under this alias,
-# and each new host's apt, pip and npm point at it (see use_mirror below).
+# and each new host's apt, pip and npm point at it (create(mirror=...)).
 MIRROR_ALIAS = "devinfra-mirror"
 MIRROR_CLIENT_SCRIPT = f"""set -e
 sed -i -E 's#https?://deb\\.debian\\.org/debian(-security)?#http://{MIRROR_ALIAS}/debian\\1#' \\

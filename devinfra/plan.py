@@ -89,17 +89,23 @@ def resolve(jobs: dict[str, Job], name: str, seen: tuple[str, ...] = ()) -> dict
         raise PlanError(f"job {name!r} inherits from itself ({' -> '.join(seen + (name,))})")
     job = jobs[name]
     attrs = resolve(jobs, job.parent, seen + (name,)) if job.parent else {}
+    return _overlay(attrs, job.attrs)
+
+
+def _overlay(attrs: dict, layer: dict) -> dict:
+    """attrs with a child job's or a variant's attributes on top: vars merge,
+    the others replace (Zuul's override rules for these attributes)."""
     for key in INHERITED:
-        if key not in job.attrs:
+        if key not in layer:
             continue
         if key == "vars":
-            attrs["vars"] = {**attrs.get("vars", {}), **(job.attrs["vars"] or {})}
+            attrs["vars"] = {**attrs.get("vars", {}), **(layer["vars"] or {})}
         else:
-            attrs[key] = job.attrs[key]
+            attrs[key] = layer[key]
     return attrs
 
 
-def _dependencies(value) -> list[tuple[str, bool]]:
+def dependencies(value) -> list[tuple[str, bool]]:
     deps = []
     for dep in _as_list(value):
         if isinstance(dep, str):
@@ -119,11 +125,7 @@ def pipeline_jobs(projects: list[dict], pipeline: str, jobs: dict[str, Job]) -> 
             else:
                 name, override = next(iter(entry.items()))
                 override = override or {}
-            attrs = resolve(jobs, name)
-            for key in INHERITED:
-                if key in override:
-                    attrs[key] = override[key]
-            entries.append((name, attrs))
+            entries.append((name, _overlay(resolve(jobs, name), override)))
     if not entries:
         raise PlanError(f"no project in zuul.d runs jobs in the {pipeline!r} pipeline")
     return entries
@@ -143,25 +145,20 @@ def selects(attrs: dict, files: list[str], job: str = "?") -> tuple[bool, str]:
     """Whether Zuul would run a job with these matchers for these files, and why."""
     wanted = _compile(_as_list(attrs.get("files")), job, "files")
     irrelevant = _compile(_as_list(attrs.get("irrelevant-files")), job, "irrelevant-files")
-    if irrelevant:
-        if not files:
-            reason_irr = "no files (every job runs)"
-        else:
-            relevant = [f for f in files if not any(r.match(f) for r in irrelevant)]
-            if not relevant:
-                return False, "every file matches irrelevant-files"
-            reason_irr = f"{relevant[0]} is not irrelevant"
-    if wanted:
-        if not files:
-            return True, "no files (every job runs)"
-        for path in files:
-            for regex in wanted:
-                if regex.match(path):
-                    return True, f"{path} matches {regex.pattern}"
-        return False, "no file matches its files"
-    if irrelevant:
-        return True, reason_irr
-    return True, "the job has no file matchers"
+    if not (wanted or irrelevant):
+        return True, "the job has no file matchers"
+    if not files:
+        return True, "no files (every job runs)"
+    relevant = [f for f in files if not any(r.match(f) for r in irrelevant)]
+    if not relevant:
+        return False, "every file matches irrelevant-files"
+    if not wanted:
+        return True, f"{relevant[0]} is not irrelevant"
+    for path in files:
+        for regex in wanted:
+            if regex.match(path):
+                return True, f"{path} matches {regex.pattern}"
+    return False, "no file matches its files"
 
 
 def plan(zuul_dir: Path, files: list[str], pipeline: str = "deploy") -> list[Step]:
@@ -183,7 +180,7 @@ def order_steps(chosen: dict[str, tuple[dict, str]], order: dict[str, int]) -> l
     waits: dict[str, list[str]] = {}
     for name, (attrs, _) in chosen.items():
         waits[name] = []
-        for dep, soft in _dependencies(attrs.get("dependencies")):
+        for dep, soft in dependencies(attrs.get("dependencies")):
             if dep in chosen:
                 waits[name].append(dep)
             elif not soft:

@@ -123,13 +123,17 @@ def test_matchers_are_inherited_and_overridden(tmp_path):
               jobs:
                 - child
                 - other
-                - parent: {files: ['^c/']}
+                - parent: {files: ['^c/'], vars: {devinfra_deploy_playbook: p.yaml}}
         """)
     assert [s.job for s in plan.plan(zuul_d, ["a/x"])] == ["child"]
     assert [s.job for s in plan.plan(zuul_d, ["b/x"])] == ["other"]
     # The project-pipeline entry overrides the job's own files.
     assert [s.job for s in plan.plan(zuul_d, ["c/x"])] == ["parent"]
     assert [s.job for s in plan.plan(zuul_d, ["a/README.md"])] == []
+    # A variant's vars merge into the job's, as Zuul merges them.
+    jobs, projects = plan.load_zuul_dir(zuul_d)
+    variant = dict(plan.pipeline_jobs(projects, "deploy", jobs))["parent"]
+    assert variant["vars"] == {"x": 1, "devinfra_deploy_playbook": "p.yaml"}
     step = plan.plan(zuul_d, ["a/x"])[0]
     assert (step.playbook, step.reason) == ("c.yaml", "a/x matches ^a/")
 
