@@ -105,6 +105,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 
     repo = Path(args.repo)
     try:
+        settings = deploy.settings(Path(args.config), vars(args))
         if bool(args.range) == bool(args.playbooks):
             raise plan.PlanError("give either a range OLD..NEW or --playbooks, not both or neither")
         if args.range:
@@ -112,10 +113,10 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         else:
             steps = deploy.steps_for_playbooks(repo / args.zuul_dir, args.playbooks)
         return deploy.deploy(
-            steps, repo=repo, inventories=args.inventory or deploy.DEFAULT_INVENTORIES,
-            log_root=Path(args.log_dir), lock_file=Path(args.lock_file),
-            lock_timeout=args.lock_timeout, disable_file=Path(args.disable_file),
-            ansible_playbook=args.ansible_playbook)
+            steps, repo=repo, inventories=settings["inventory"],
+            log_root=Path(settings["log_dir"]), lock_file=Path(settings["lock_file"]),
+            lock_timeout=float(settings["lock_timeout"]), disable_file=Path(settings["disable_file"]),
+            ansible_playbook=settings["ansible_playbook"])
     except plan.PlanError as exc:
         print(f"devinfra: error: {exc}", file=sys.stderr)
         return 1
@@ -213,18 +214,23 @@ def build_parser() -> argparse.ArgumentParser:
     p_deploy.add_argument("range", nargs="?", help="git range OLD..NEW: apply what `plan` selects")
     p_deploy.add_argument("--playbooks", nargs="+", metavar="PLAYBOOK",
                           help="apply these playbooks (names in playbooks/) instead")
+    # Unset options come from the bastion's --config file, then the built-in
+    # defaults (deploy.DEFAULTS).
     p_deploy.add_argument("-i", "--inventory", action="append",
                           help="inventory source, repeatable (default: the production sources "
                                "and /etc/devinfra/private)")
     p_deploy.add_argument("--repo", default=".")
     p_deploy.add_argument("--zuul-dir", default="zuul.d")
-    p_deploy.add_argument("--log-dir", default="/var/log/devinfra-deploy")
-    p_deploy.add_argument("--lock-file", default="/var/lock/devinfra-deploy.lock")
-    p_deploy.add_argument("--lock-timeout", type=float, default=3600.0,
+    p_deploy.add_argument("--config", default="/etc/devinfra/deploy.yaml",
+                          help="the bastion's settings for any option not given (YAML; optional)")
+    p_deploy.add_argument("--log-dir")
+    p_deploy.add_argument("--lock-file")
+    p_deploy.add_argument("--lock-timeout", type=float,
                           help="seconds to wait for another deploy (default 3600)")
-    p_deploy.add_argument("--disable-file", default="/etc/devinfra/DISABLE-DEPLOY",
-                          help="while this file exists nothing is deployed; it holds the reason")
-    p_deploy.add_argument("--ansible-playbook", default="ansible-playbook", help=argparse.SUPPRESS)
+    p_deploy.add_argument("--disable-file",
+                          help="while this file exists nothing is deployed; it holds the reason "
+                               "(default /etc/devinfra/DISABLE-DEPLOY)")
+    p_deploy.add_argument("--ansible-playbook", help=argparse.SUPPRESS)
     p_deploy.set_defaults(func=_cmd_deploy)
 
     p_launch = sub.add_parser("launch-node", help="create a cloud server and add it to the inventory")

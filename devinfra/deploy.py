@@ -34,6 +34,17 @@ from devinfra import plan
 
 DEFAULT_INVENTORIES = ("inventory/base/hosts.yaml", "inventory/service/groups.yaml",
                        "/etc/devinfra/private")
+# What `devinfra deploy` uses for an option neither the command line nor the
+# bastion's config file (/etc/devinfra/deploy.yaml, written by the bastion
+# role) sets.
+DEFAULTS = {
+    "inventory": list(DEFAULT_INVENTORIES),
+    "log_dir": "/var/log/devinfra-deploy",
+    "lock_file": "/var/lock/devinfra-deploy.lock",
+    "lock_timeout": 3600.0,
+    "disable_file": "/etc/devinfra/DISABLE-DEPLOY",
+    "ansible_playbook": "ansible-playbook",
+}
 EXIT_FAILED = 1
 EXIT_DISABLED = 3
 EXIT_LOCKED = 75
@@ -55,6 +66,31 @@ class Result:
     seconds: float
     log: str
     reason: str = ""
+
+
+def settings(config: Path, options: dict) -> dict:
+    """The deploy settings: command-line options, else the config file, else DEFAULTS."""
+    from_file = {}
+    if config.exists():
+        import yaml
+
+        try:
+            from_file = yaml.safe_load(config.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise DeployError(f"{config}: not valid YAML: {exc}") from exc
+        if not isinstance(from_file, dict):
+            raise DeployError(f"{config}: expected a mapping of settings")
+        unknown = sorted(set(from_file) - set(DEFAULTS))
+        if unknown:
+            raise DeployError(f"{config}: unknown settings {', '.join(unknown)} "
+                              f"(known: {', '.join(sorted(DEFAULTS))})")
+    merged = {}
+    for key, default in DEFAULTS.items():
+        value = options.get(key)
+        merged[key] = value if value is not None else from_file.get(key, default)
+    if isinstance(merged["inventory"], str):
+        merged["inventory"] = [merged["inventory"]]
+    return merged
 
 
 def check_disabled(disable_file: Path) -> None:
