@@ -14,6 +14,13 @@ if [ "${1:-}" = --force ]; then plus=+; shift; fi
 sha=$(git rev-parse --verify "${1:-HEAD}^{commit}")
 # git's ext transport runs the remote end with docker exec, as the user
 # owning the repository: no SSH, no daemon.
-git -c protocol.ext.allow=always push --quiet \
-  "ext::docker exec -i -u zuul $container %S $repo" "$plus$sha:refs/heads/master"
-echo "aio-push: devinfra/devinfra master is now $sha"
+remote="ext::docker exec -i -u zuul $container %S $repo"
+before=$(git -c protocol.ext.allow=always ls-remote "$remote" refs/heads/master | cut -f1)
+git -c protocol.ext.allow=always push --quiet "$remote" "$plus$sha:refs/heads/master"
+echo "aio-push: devinfra/devinfra master is now $sha (was ${before:-absent})"
+if [ -z "$before" ]; then
+  # Zuul's git driver records a repository's first branch without an event:
+  # load the new configuration now (later pushes trigger it themselves).
+  docker exec -u zuul "$container" /opt/zuul/bin/zuul-scheduler tenant-reconfigure "${DEVINFRA_AIO_TENANT:-devinfra}"
+  echo "aio-push: tenant ${DEVINFRA_AIO_TENANT:-devinfra} reconfigured"
+fi
