@@ -7,12 +7,13 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 AIO_INVENTORY := inventory/aio/hosts.yaml
 
-.PHONY: help venv docker image test lint unit molecule aio aio-down bench clean
+.PHONY: help venv docker image test lint unit molecule aio aio-test aio-down bench clean
 
 help:
 	@echo "make aio       deploy every service on local containers (inventory/aio)"
 	@echo "make aio-down  remove the AIO containers"
-	@echo "make test      lint, unit tests and every molecule scenario"
+	@echo "make test      lint, unit tests, every molecule scenario and the AIO loop test"
+	@echo "make aio-test  the AIO loop test alone (merge a commit, watch the AIO deploy it)"
 	@echo "make bench     benchmarks"
 	@echo "make venv | docker | image   the bootstrap steps alone"
 
@@ -36,6 +37,11 @@ test: venv image
 
 lint unit molecule: venv
 	@tools/run-tests.sh $@
+
+# The AIO closing the loop (tests/aio): merges commits into the AIO's clone
+# of this repository and checks that its Zuul deploys them.
+aio-test: venv
+	@tools/run-tests.sh aio
 
 bench: venv
 	@tools/run-bench.sh

@@ -204,16 +204,29 @@ def order_steps(chosen: dict[str, tuple[dict, str]], order: dict[str, int]) -> l
 
 
 def changed_files(repo: Path, revisions: str) -> list[str]:
-    """The files a range OLD..NEW changes (as Zuul sees a merge: the whole range)."""
+    """The files a branch update OLD..NEW changes, as Zuul's merger computes them.
+
+    Zuul takes the files of ``git diff OLD..NEW`` that the commits of
+    ``git log OLD..NEW`` (merges left out) touch: a change reverted within
+    the range deploys nothing, and a forced push back to an older commit
+    (no new commits) deploys nothing either.
+    """
     if ".." not in revisions:
         raise PlanError(f"{revisions!r} is not a range: give OLD..NEW (e.g. HEAD~1..HEAD)")
     old, new = revisions.split("..", 1)
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "diff", "--name-only", "--no-renames", old, new or "HEAD"],
-        capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise PlanError(f"git diff {revisions} failed: {proc.stderr.strip()}")
-    return [line for line in proc.stdout.splitlines() if line]
+    commits = f"{old}..{new or 'HEAD'}"
+
+    def git(*args: str) -> set[str]:
+        proc = subprocess.run(["git", "-C", str(repo), *args, commits],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise PlanError(f"git {args[0]} {revisions} failed: {proc.stderr.strip()}")
+        return {name for name in proc.stdout.split("\0") if name.strip("\n")}
+
+    in_diff = git("diff", "--name-only", "--no-color", "-z")
+    in_log = {name.strip("\n") for name in git("log", "--name-only", "--pretty=format:", "--no-merges",
+                                                "--no-color", "-z")}
+    return sorted(in_diff & in_log)
 
 
 def render(steps: list[Step], files: list[str]) -> str:

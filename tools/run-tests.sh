@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the test stages in order and print one closing summary line per stage.
-# Usage: tools/run-tests.sh [lint|unit|molecule] (default: all stages)
+# Usage: tools/run-tests.sh [lint|unit|molecule|aio] (default: all stages)
 # MOLECULE_SCENARIOS="base other" limits the molecule stage.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +72,12 @@ if [ "$STAGES" = all ] || [ "$STAGES" = molecule ]; then
   for s in $scenarios; do
     stage "molecule:$s" molecule test -s "$s"
   done
+fi
+
+if [ "$STAGES" = all ] || [ "$STAGES" = aio ]; then
+  # The AIO's Zuul deploying commits merged into its clone of this repo
+  # (tests/aio): needs a deployed AIO (make aio); skipped, saying so, if none.
+  stage aio pytest -q -rs tests/aio
 fi
 
 printf '\n=== summary\n'

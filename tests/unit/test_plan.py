@@ -190,6 +190,41 @@ def test_cli_plans_a_git_range(tmp_path, capsys):
     assert "git diff nope..HEAD failed" in capsys.readouterr().err
 
 
+def test_changed_files_follow_zuuls_merger(tmp_path):
+    """Files of the diff that the range's own commits touch (zuul.merger getFilesChanges)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+
+    def commit(path, text, message):
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text)
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-qm", message], check=True)
+        return subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    subprocess.run([*git, "init", "-q"], check=True)
+    base = commit("a", "1\n", "base")
+    trial = commit("b", "trial\n", "a trial on the deployed branch")
+    assert plan.changed_files(repo, f"{base}..{trial}") == ["b"]
+    # A change and its revert within one update: nothing to deploy.
+    subprocess.run([*git, "checkout", "-q", "-b", "other", base], check=True)
+    commit("c", "1\n", "change c")
+    reverted = commit("c", "", "revert c")
+    subprocess.run([*git, "rm", "-q", "c"], check=True)
+    subprocess.run([*git, "commit", "-qm", "drop c"], check=True)
+    dropped = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True,
+                             text=True).stdout.strip()
+    assert plan.changed_files(repo, f"{base}..{dropped}") == []
+    # A forced push from the trial to another line: b differs, but no new
+    # commit touched it, so Zuul (and the plan) deploy only what the new
+    # commits changed.
+    assert plan.changed_files(repo, f"{trial}..{reverted}") == ["c"]
+    # A forced push back to an ancestor brings no commit: nothing.
+    assert plan.changed_files(repo, f"{trial}..{base}") == []
+
+
 # --- the same answers as Zuul's own matchers ------------------------------
 
 ZUUL_VERDICTS = """
