@@ -207,9 +207,11 @@ def changed_files(repo: Path, revisions: str) -> list[str]:
     """The files a branch update OLD..NEW changes, as Zuul's merger computes them.
 
     Zuul takes the files of ``git diff OLD..NEW`` that the commits of
-    ``git log OLD..NEW`` (merges left out) touch: a change reverted within
-    the range deploys nothing, and a forced push back to an older commit
-    (no new commits) deploys nothing either.
+    ``git log OLD..NEW`` (merges left out) touch: a file changed by commits
+    that NEW does not contain (a branch forced elsewhere) is not counted.
+    An empty list (a change reverted within the range, a branch forced back
+    to an older commit) means, for Zuul as for ``plan``, that every file
+    matcher lets its job run.
     """
     if ".." not in revisions:
         raise PlanError(f"{revisions!r} is not a range: give OLD..NEW (e.g. HEAD~1..HEAD)")

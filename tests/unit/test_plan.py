@@ -208,7 +208,8 @@ def test_changed_files_follow_zuuls_merger(tmp_path):
     base = commit("a", "1\n", "base")
     trial = commit("b", "trial\n", "a trial on the deployed branch")
     assert plan.changed_files(repo, f"{base}..{trial}") == ["b"]
-    # A change and its revert within one update: nothing to deploy.
+    # A change and its revert within one update: no file (and then, as for a
+    # timer, every deploy job runs: test_the_daily_run_converges_everything).
     subprocess.run([*git, "checkout", "-q", "-b", "other", base], check=True)
     commit("c", "1\n", "change c")
     reverted = commit("c", "", "revert c")
@@ -221,7 +222,7 @@ def test_changed_files_follow_zuuls_merger(tmp_path):
     # commit touched it, so Zuul (and the plan) deploy only what the new
     # commits changed.
     assert plan.changed_files(repo, f"{trial}..{reverted}") == ["c"]
-    # A forced push back to an ancestor brings no commit: nothing.
+    # A forced push back to an ancestor brings no commit: no file either.
     assert plan.changed_files(repo, f"{trial}..{base}") == []
 
 
