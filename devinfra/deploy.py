@@ -9,7 +9,8 @@ the named ones (in the order zuul.d's dependencies give). Around the runs:
 - an emergency disable file (--disable-file): while it exists nothing runs,
   and its text (the reason) is printed; exit 3;
 - hosts in the inventory group ``disabled`` are left alone (``--limit
-  all:!disabled`` on every run, besides the playbooks' own patterns);
+  localhost:all:!disabled`` on every run, besides the playbooks' own
+  patterns; localhost, which ``all`` leaves out, runs the API plays);
 - one log per playbook in --log-dir/<run>/, the run's summary in summary.json;
 - a failed playbook skips the playbooks that wait for it (directly or not),
   never the unrelated ones;
@@ -189,7 +190,8 @@ def run_steps(steps: Sequence[plan.Step], *, repo: Path, inventories: Sequence[s
         argv = [ansible_playbook]
         for inventory in inventories:
             argv += ["-i", inventory]
-        argv += ["--limit", "all:!disabled", f"playbooks/{step.playbook}"]
+        # localhost too: the plays that call service APIs run there.
+        argv += ["--limit", "localhost:all:!disabled", f"playbooks/{step.playbook}"]
         start = time.monotonic()
         with open(log, "w") as handle:
             handle.write(f"$ {' '.join(argv)}\n")

@@ -49,7 +49,7 @@ def test_named_playbooks_run_in_dependency_order_with_logs(site, capsys):
     assert run(site, "--playbooks", "service-etherpad.yaml", "base.yaml") == 0
     assert calls(site) == ["playbooks/base.yaml", "playbooks/service-etherpad.yaml"]
     line = (site / "calls").read_text().splitlines()[0]
-    assert "-i inv --limit all:!disabled" in line
+    assert "-i inv --limit localhost:all:!disabled" in line
     out = capsys.readouterr().out
     assert "[1/2] base.yaml: OK" in out and "2 ok, 0 failed, 0 skipped" in out
     run_dir = next((site / "logs").iterdir())
