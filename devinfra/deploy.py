@@ -15,7 +15,13 @@ the named ones (in the order zuul.d's dependencies give). Around the runs:
 - a failed playbook skips the playbooks that wait for it (directly or not),
   never the unrelated ones;
 - a line per playbook as it starts and ends, a summary table at the end,
-  and exit 1 when any playbook failed or was skipped.
+  and exit 1 when any playbook failed or was skipped;
+- an ARA record of the run when ara (``ara[server]``) is installed next to
+  ansible-playbook (same venv): every playbook recorded by ARA's callback
+  into one sqlite database, <run>/ara/ansible.sqlite, then a static HTML
+  report in <run>/ara-report/ (``ara-manage generate``), named in
+  summary.json and in the final summary. Without ara the run says so and
+  goes on unrecorded; a failed report is a warning, never the deploy's result.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import errno
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -49,6 +56,8 @@ DEFAULTS = {
 EXIT_FAILED = 1
 EXIT_DISABLED = 3
 EXIT_LOCKED = 75
+# Seconds `ara-manage generate` may take before the report is given up (a warning).
+ARA_REPORT_TIMEOUT = 600.0
 
 
 class DeployError(Exception):
@@ -149,6 +158,66 @@ class Lock:
             self.handle.close()
 
 
+@dataclass
+class Ara:
+    """ARA in ansible-playbook's environment: its callback plugins and ara-manage."""
+
+    callback_dir: str
+    manage: Path
+
+    def env(self, ara_dir: Path) -> dict[str, str]:
+        """The environment that records playbooks into ara_dir/ansible.sqlite (and reads it)."""
+        callbacks = [self.callback_dir, os.environ.get("ANSIBLE_CALLBACK_PLUGINS", "")]
+        env = dict(os.environ, ANSIBLE_CALLBACK_PLUGINS=os.pathsep.join(c for c in callbacks if c),
+                   ARA_API_CLIENT="offline", ARA_BASE_DIR=str(ara_dir),
+                   ARA_DATABASE_ENGINE="django.db.backends.sqlite3",
+                   ARA_DATABASE_NAME=str(ara_dir / "ansible.sqlite"), ARA_DEBUG="false")
+        # Without ARA_SETTINGS, ara writes its settings.yaml into ARA_BASE_DIR and reads it there.
+        env.pop("ARA_SETTINGS", None)
+        return env
+
+
+def find_ara(ansible_playbook: str) -> Ara | str:
+    """ARA installed with ansible-playbook (ara-manage and a python that imports ara
+    in the directory of the resolved executable, a venv's bin), else why not."""
+    found = shutil.which(ansible_playbook)
+    if not found:
+        return f"{ansible_playbook} not found"
+    bin_dir = Path(found).resolve().parent
+    manage = bin_dir / "ara-manage"
+    python = next((bin_dir / name for name in ("python3", "python") if (bin_dir / name).exists()), None)
+    if not manage.exists() or python is None:
+        return f"no ara-manage and python in {bin_dir}"
+    try:
+        probe = subprocess.run([str(python), "-m", "ara.setup.callback_plugins"],
+                               capture_output=True, text=True, check=False)
+    except OSError as exc:
+        return f"{python}: {exc}"
+    callback_dir = probe.stdout.strip()
+    if probe.returncode != 0 or not callback_dir:
+        return f"{python} cannot import ara"
+    return Ara(callback_dir, manage)
+
+
+def generate_report(ara: Ara, env: dict[str, str], run_dir: Path, out) -> Path | None:
+    """The run's static HTML report (`ara-manage generate`); on failure a warning and None."""
+    report, log = run_dir / "ara-report", run_dir / "ara-report.log"
+    try:
+        with open(log, "w") as handle:
+            rc = subprocess.run([str(ara.manage), "generate", str(report)], stdout=handle,
+                                stderr=subprocess.STDOUT, env=env, timeout=ARA_REPORT_TIMEOUT,
+                                check=False).returncode
+        problem = f"exit {rc}" if rc else ""
+        if not problem and not (report / "index.html").exists():
+            problem = "no index.html"
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        problem = str(exc)
+    if problem:
+        print(f"warning: the ARA report was not generated ({problem}; see {log})", file=out, flush=True)
+        return None
+    return report
+
+
 def steps_for_playbooks(zuul_dir: Path, playbooks: Sequence[str]) -> list[plan.Step]:
     """The named playbooks as plan steps, ordered by zuul.d's dependencies."""
     jobs, projects = plan.load_zuul_dir(zuul_dir)
@@ -169,8 +238,9 @@ def steps_for_playbooks(zuul_dir: Path, playbooks: Sequence[str]) -> list[plan.S
 
 
 def run_steps(steps: Sequence[plan.Step], *, repo: Path, inventories: Sequence[str], log_dir: Path,
-              ansible_playbook: str = "ansible-playbook", out=None) -> list[Result]:
-    """Run each step's playbook; a failure skips the steps that wait for it."""
+              ansible_playbook: str = "ansible-playbook", env: dict[str, str] | None = None,
+              out=None) -> list[Result]:
+    """Run each step's playbook (in env if given); a failure skips the steps that wait for it."""
     out = out or sys.stdout
     log_dir.mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
@@ -196,7 +266,7 @@ def run_steps(steps: Sequence[plan.Step], *, repo: Path, inventories: Sequence[s
         with open(log, "w") as handle:
             handle.write(f"$ {' '.join(argv)}\n")
             handle.flush()
-            rc = subprocess.run(argv, cwd=repo, stdout=handle, stderr=subprocess.STDOUT,
+            rc = subprocess.run(argv, cwd=repo, stdout=handle, stderr=subprocess.STDOUT, env=env,
                                 check=False).returncode
         seconds = round(time.monotonic() - start, 1)
         status = "ok" if rc == 0 else "failed"
@@ -229,9 +299,22 @@ def deploy(steps: Sequence[plan.Step], *, repo: Path, inventories: Sequence[str]
         # Checked again under the lock: it may have appeared while we waited.
         check_disabled(disable_file)
         run_dir = log_root / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        ara, env, report = find_ara(ansible_playbook), None, None
+        if isinstance(ara, Ara):
+            (run_dir / "ara").mkdir(parents=True, exist_ok=True)
+            env = ara.env(run_dir / "ara")
+        else:
+            print(f"ARA not installed: no ARA record ({ara})", file=out, flush=True)
         results = run_steps(steps, repo=repo, inventories=inventories, log_dir=run_dir,
-                            ansible_playbook=ansible_playbook, out=out)
-        (run_dir / "summary.json").write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
+                            ansible_playbook=ansible_playbook, env=env, out=out)
+        if env and any(r.status != "skipped" for r in results):
+            report = generate_report(ara, env, run_dir, out)
+        summary = {"results": [asdict(r) for r in results],
+                   "ara_database": env["ARA_DATABASE_NAME"] if env else None,
+                   "ara_report": str(report / "index.html") if report else None}
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(summary_table(results), file=out)
     print(f"logs: {run_dir}", file=out)
+    if report:
+        print(f"ARA report: {report / 'index.html'}", file=out)
     return 0 if all(r.status == "ok" for r in results) else EXIT_FAILED

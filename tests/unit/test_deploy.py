@@ -3,6 +3,7 @@
 import json
 import multiprocessing
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -24,6 +25,7 @@ def site(tmp_path):
     fake.write_text(textwrap.dedent(f"""\
         #!/bin/sh
         echo "$@" >> {tmp_path}/calls
+        echo "$ANSIBLE_CALLBACK_PLUGINS|$ARA_API_CLIENT|$ARA_DATABASE_NAME|$DEVINFRA_MARK" >> {tmp_path}/envs
         for arg; do last=$arg; done
         echo "PLAY RECAP for $last"
         [ -e {tmp_path}/slow ] && sleep 3
@@ -55,7 +57,7 @@ def test_named_playbooks_run_in_dependency_order_with_logs(site, capsys):
     run_dir = next((site / "logs").iterdir())
     assert "PLAY RECAP for playbooks/base.yaml" in (run_dir / "01-base.log").read_text()
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert [r["status"] for r in summary] == ["ok", "ok"]
+    assert [r["status"] for r in summary["results"]] == ["ok", "ok"]
 
 
 def test_a_failure_skips_its_dependents_but_not_the_others(site, capsys):
@@ -121,6 +123,148 @@ def test_unknown_playbooks_and_bad_arguments_are_explained(site, capsys):
     assert "no deploy job applies nope.yaml" in capsys.readouterr().err
     assert run(site) == 1
     assert "give either a range" in capsys.readouterr().err
+
+
+def summary_of(site):
+    return json.loads((next((site / "logs").iterdir()) / "summary.json").read_text())
+
+
+@pytest.fixture
+def env(monkeypatch):
+    """The caller's environment, which the runs must keep (DEVINFRA_MARK)."""
+    for name in ("ANSIBLE_CALLBACK_PLUGINS", "ARA_API_CLIENT", "ARA_DATABASE_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DEVINFRA_MARK", "kept")
+    return monkeypatch
+
+
+def fake_ara(site):
+    """ara installed with a fake ansible-playbook: the fake moves to venv/bin (where a
+    fake python3 knows ara's callback dir and a fake ara-manage records its call in
+    `calls` and writes an index.html) and site/ansible-playbook becomes a link to it."""
+    bin_dir = site / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (site / "ansible-playbook").rename(bin_dir / "ansible-playbook")
+    (site / "ansible-playbook").symlink_to(bin_dir / "ansible-playbook")
+    (bin_dir / "python3").write_text(textwrap.dedent("""\
+        #!/bin/sh
+        [ "$*" = "-m ara.setup.callback_plugins" ] || exit 1
+        echo /fake/ara/callback
+        """))
+    (bin_dir / "ara-manage").write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        echo "ara-manage $ARA_DATABASE_NAME $DEVINFRA_MARK $@" >> {site}/calls
+        [ -e {site}/generate-fails ] && {{ echo "generate broke"; exit 1; }}
+        mkdir -p "$2" && echo "<title>ARA</title>" > "$2/index.html"
+        """))
+    for name in ("python3", "ara-manage"):
+        (bin_dir / name).chmod(0o755)
+
+
+def test_without_ara_nothing_is_recorded_and_the_run_says_so(site, env, capsys):
+    assert run(site, "--playbooks", "service-etherpad.yaml", "base.yaml") == 0
+    assert (site / "envs").read_text().splitlines() == ["|||kept"] * 2
+    out = capsys.readouterr().out
+    assert out.count("ARA not installed: no ARA record") == 1 and "ARA report" not in out
+    assert calls(site) == ["playbooks/base.yaml", "playbooks/service-etherpad.yaml"]
+    summary = summary_of(site)
+    assert summary["ara_database"] is None and summary["ara_report"] is None
+
+
+def test_with_ara_each_playbook_is_recorded_then_one_report_generated(site, env, capsys):
+    env.setenv("ANSIBLE_CALLBACK_PLUGINS", "/site/callbacks")
+    fake_ara(site)
+    assert run(site, "--playbooks", "service-etherpad.yaml", "base.yaml") == 0
+    run_dir = next((site / "logs").iterdir())
+    database, report = run_dir / "ara" / "ansible.sqlite", run_dir / "ara-report"
+    # ara's callback first, the caller's callbacks and environment kept, the run's database.
+    assert (site / "envs").read_text().splitlines() == [
+        f"/fake/ara/callback:/site/callbacks|offline|{database}|kept"] * 2
+    # The report: generated once, after the last playbook, from the same database.
+    assert calls(site) == ["playbooks/base.yaml", "playbooks/service-etherpad.yaml", str(report)]
+    assert (site / "calls").read_text().splitlines()[-1] == f"ara-manage {database} kept generate {report}"
+    out = capsys.readouterr().out
+    assert "ARA not installed" not in out and "warning" not in out
+    assert out.rstrip().endswith(f"ARA report: {report / 'index.html'}")
+    summary = summary_of(site)
+    assert summary["ara_database"] == str(database)
+    assert summary["ara_report"] == str(report / "index.html")
+
+
+def test_a_failed_report_is_a_warning_and_keeps_the_deploys_exit_code(site, env, capsys):
+    fake_ara(site)
+    (site / "generate-fails").touch()
+    assert run(site, "--playbooks", "base.yaml") == 0
+    out = capsys.readouterr().out
+    run_dir = next((site / "logs").iterdir())
+    assert f"warning: the ARA report was not generated (exit 1; see {run_dir / 'ara-report.log'})" in out
+    assert "1 ok, 0 failed, 0 skipped" in out and "ARA report:" not in out
+    assert "generate broke" in (run_dir / "ara-report.log").read_text()
+    summary = summary_of(site)
+    assert summary["ara_report"] is None and [r["status"] for r in summary["results"]] == ["ok"]
+    # A failed playbook and a failed report: the deploy still exits 1, for the playbook.
+    (site / "fail").write_text("playbooks/base.yaml")
+    assert run(site, "--playbooks", "base.yaml") == deploy.EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "warning: the ARA report was not generated" in out and "0 ok, 1 failed" in out
+
+
+def test_a_real_deploy_is_recorded_by_ara(tmp_path, capsys):
+    why = "is not installed in this venv, so the real ARA record of a deploy cannot be checked"
+    pytest.importorskip("ara", reason=f"ara (pip install 'ara[server]', see constraints.txt) {why}")
+    pytest.importorskip("django", reason=f"ara's server part (Django: ara[server]) {why}")
+    repo = tmp_path / "repo"
+    (repo / "zuul.d").mkdir(parents=True)
+    (repo / "zuul.d" / "deploy.yaml").write_text(textwrap.dedent("""\
+        - job:
+            name: deploy-hello
+            vars:
+              devinfra_deploy_playbook: hello.yaml
+        - project:
+            deploy:
+              jobs:
+                - deploy-hello
+        """))
+    (repo / "playbooks").mkdir()
+    (repo / "playbooks" / "hello.yaml").write_text(textwrap.dedent("""\
+        - name: Greet the ARA record
+          hosts: localhost
+          gather_facts: false
+          tasks:
+            - name: Say hello to ARA
+              ansible.builtin.debug:
+                msg: recorded by ARA
+        """))
+    inventory = tmp_path / "hosts.yaml"
+    inventory.write_text(textwrap.dedent(f"""\
+        all:
+          hosts:
+            localhost:
+              ansible_connection: local
+              ansible_python_interpreter: {sys.executable}
+          children:
+            disabled: {{}}
+        """))
+    code = cli.main([
+        "deploy", "--repo", str(repo), "--config", str(tmp_path / "no-config.yaml"),
+        "--ansible-playbook", str(Path(sys.executable).parent / "ansible-playbook"),
+        "--log-dir", str(tmp_path / "logs"), "--lock-file", str(tmp_path / "lock"),
+        "--disable-file", str(tmp_path / "DISABLE"), "-i", str(inventory), "--playbooks", "hello.yaml"])
+    out = capsys.readouterr().out
+    run_dir = next((tmp_path / "logs").iterdir())
+    assert code == 0, out + (run_dir / "01-hello.log").read_text()[-3000:]
+    assert "ARA not installed" not in out and "warning" not in out
+    database = sqlite3.connect(run_dir / "ara" / "ansible.sqlite")
+    try:
+        assert database.execute("SELECT path, status FROM playbooks").fetchall() == [
+            (str(repo / "playbooks" / "hello.yaml"), "completed")]
+        assert database.execute("SELECT name FROM tasks").fetchall() == [("Say hello to ARA",)]
+    finally:
+        database.close()
+    index = run_dir / "ara-report" / "index.html"
+    assert f"ARA report: {index}" in out and summary_of(tmp_path)["ara_report"] == str(index)
+    assert "hello.yaml" in index.read_text()
+    assert "Say hello to ARA" in (run_dir / "ara-report" / "playbooks" / "1.html").read_text()
 
 
 def _maintenance(tmp_path, name, *extra):
