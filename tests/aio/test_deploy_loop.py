@@ -219,3 +219,9 @@ def test_a_broken_playbook_fails_alone_its_dependents_skip_and_the_rest_applies(
     assert " 91d" in retention()
     failed = next(b for b in buildset["builds"] if b["job_name"] == "deploy-mirror")
     assert failed["log_url"], "the failed deploy has no log to read"
+    # The build's logs hold the deploy run: its summary and its ARA report.
+    run = f"/srv/zuul-logs/{failed['uuid']}/bastion/deploy"
+    summary = json.loads(sh("docker", "exec", ZUUL, "cat", f"{run}/summary.json"))
+    assert [(r["playbook"], r["status"]) for r in summary["results"]] == [("service-mirror.yaml", "failed")]
+    report = sh("docker", "exec", ZUUL, "cat", f"{run}/ara-report/index.html")
+    assert "service-mirror.yaml" in report
