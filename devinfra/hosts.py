@@ -36,6 +36,9 @@ SYSTEMD_ARGS = (
     "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
     "--cgroupns", "host",
     "--stop-signal", "SIGRTMIN+3",
+    # A reboot inside (systemd exits) or a restart of the Docker engine
+    # brings the host back, as a machine comes back: same disk, fresh /run.
+    "--restart", "unless-stopped",
 )
 
 # Profiles add to SYSTEMD_ARGS. "executor" lets bubblewrap (the Zuul

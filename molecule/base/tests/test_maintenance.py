@@ -1,7 +1,7 @@
 """The maintenance playbooks rolling-reboot.yaml and package-updates.yaml on base1 and base2.
 
 The hosts are systemd containers: a reboot ends the container (systemd's exit)
-and Docker boots it again (prepare.yaml gives them a restart policy). The
+and Docker boots it again (devinfra/hosts.py gives every host a restart policy). The
 kernel does not restart, so /proc/sys/kernel/random/boot_id stays the same;
 what shows a reboot is a new PID 1, i.e. a new start time of PID 1 (field 22
 of /proc/1/stat, in clock ticks since the machine booted).
