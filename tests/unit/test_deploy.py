@@ -235,16 +235,7 @@ def test_a_real_deploy_is_recorded_by_ara(tmp_path, capsys):
               ansible.builtin.debug:
                 msg: recorded by ARA
         """))
-    inventory = tmp_path / "hosts.yaml"
-    inventory.write_text(textwrap.dedent(f"""\
-        all:
-          hosts:
-            localhost:
-              ansible_connection: local
-              ansible_python_interpreter: {sys.executable}
-          children:
-            disabled: {{}}
-        """))
+    inventory = _localhost_inventory(tmp_path, "all", "  children:\n    disabled: {}\n")
     code = cli.main([
         "deploy", "--repo", str(repo), "--config", str(tmp_path / "no-config.yaml"),
         "--ansible-playbook", str(Path(sys.executable).parent / "ansible-playbook"),
@@ -267,15 +258,16 @@ def test_a_real_deploy_is_recorded_by_ara(tmp_path, capsys):
     assert "Say hello to ARA" in (run_dir / "ara-report" / "playbooks" / "1.html").read_text()
 
 
-def _maintenance(tmp_path, name, *extra):
+def _localhost_inventory(tmp_path, group, more=""):
+    """An inventory with this machine, run by this Python, in group (more: YAML under it)."""
     inventory = tmp_path / "hosts.yaml"
-    inventory.write_text(textwrap.dedent(f"""\
-        bastion:
-          hosts:
-            localhost:
-              ansible_connection: local
-              ansible_python_interpreter: {sys.executable}
-        """))
+    inventory.write_text(f"{group}:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
+                         f"      ansible_python_interpreter: {sys.executable}\n{more}")
+    return inventory
+
+
+def _maintenance(tmp_path, name, *extra):
+    inventory = _localhost_inventory(tmp_path, "bastion")
     return subprocess.run(
         ["ansible-playbook", "-i", str(inventory), str(ROOT / f"playbooks/maintenance/{name}"),
          "-e", f"devinfra_deploy_disable_file={tmp_path / 'DISABLE'}", *extra],
