@@ -166,7 +166,9 @@ def write_instance_config(path: Path, rows: Sequence[dict]) -> None:
         {
             "instance": row["host"],
             "address": row["container"],
-            "connection": "community.docker.docker",
+            # The short name (Ansible routes it to community.docker.docker):
+            # mitogen recognises it and replaces it with its own transport.
+            "connection": "docker",
         }
         for row in rows
     ]

@@ -72,7 +72,7 @@ def test_instance_config_points_molecule_at_the_containers(tmp_path):
     hosts.write_instance_config(path, [{"host": "base1", "container": "devinfra-m-base1"}])
     assert yaml.safe_load(path.read_text()) == [
         {"instance": "base1", "address": "devinfra-m-base1",
-         "connection": "community.docker.docker"}]
+         "connection": "docker"}]
 
 
 def test_missing_docker_command_is_a_clear_error():

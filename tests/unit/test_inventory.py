@@ -61,7 +61,7 @@ def test_group_vars_add_up_firewall_ports():
 def test_aio_inventory_reaches_containers_with_docker_exec():
     hostvars = inventory_list(ROOT / "inventory/aio")["_meta"]["hostvars"]
     assert set(hostvars) >= {"bastion01", "zuul01", "review01", "etherpad01", "mirror01"}
-    assert hostvars["zuul01"]["ansible_connection"] == "community.docker.docker"
+    assert hostvars["zuul01"]["ansible_connection"] == "docker"
     assert hostvars["zuul01"]["devinfra_host_profile"] == "executor"
 
 
