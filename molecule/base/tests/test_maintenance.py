@@ -8,16 +8,12 @@ of /proc/1/stat, in clock ticks since the machine booted).
 """
 
 import hashlib
-import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
-import testinfra.utils.ansible_runner
+from devinfra_molecule import run_playbook, scenario_hosts
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
 PLAYBOOKS = Path(__file__).resolve().parents[3] / "playbooks" / "maintenance"
 CANARY = "devinfra-canary"
 CANARY_REPO = "/srv/devinfra-canary-repo"
@@ -25,7 +21,7 @@ CANARY_LIST = "/etc/apt/sources.list.d/canary.list"
 
 
 def host(name):
-    return RUNNER.get_host(name)
+    return scenario_hosts()[name]
 
 
 def pid1_start(name):
@@ -33,16 +29,14 @@ def pid1_start(name):
 
 
 def playbook(name, *args, tmp_path=None, disabled=()):
-    """Run a maintenance playbook against the scenario's hosts; return the process."""
-    inventories = ["-i", INVENTORY]
+    """Run a maintenance playbook against the scenario's hosts (some in group disabled)."""
+    inventories = []
     if disabled:
         extra = tmp_path / "disabled.yaml"
         extra.write_text("all:\n  children:\n    disabled:\n      hosts:\n"
                          + "".join(f"        {h}:\n" for h in disabled))
-        inventories += ["-i", str(extra)]
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run(["ansible-playbook", *inventories, str(PLAYBOOKS / name), *args],
-                          capture_output=True, text=True, check=False, env=env)
+        inventories.append(extra)
+    return run_playbook(PLAYBOOKS / name, *args, inventories=inventories)
 
 
 def output(run):

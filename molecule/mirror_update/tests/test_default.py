@@ -10,19 +10,11 @@ added upstream.
 """
 
 import json
-import os
-import sys
 import time
-from pathlib import Path
 
 import pytest
-import testinfra.utils.ansible_runner
+from devinfra_molecule import run_converge, wait_for
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from helpers import run_converge  # noqa: E402  (molecule/shared/helpers.py)
-
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
 PUBLISHED = "/srv/mirror-update/published/mirtest"
 RELEASES = "/srv/mirror-update/releases/mirtest"
 UPDATE = "/usr/local/sbin/mirror-update"
@@ -34,18 +26,18 @@ LISTED = ["mirtest-alpha", "mirtest-beta"]
 
 
 @pytest.fixture(scope="module")
-def upstream():
-    return RUNNER.get_host("upstream1")
+def upstream(hosts):
+    return hosts["upstream1"]
 
 
 @pytest.fixture(scope="module")
-def mirror():
-    return RUNNER.get_host("mirrorupd1")
+def mirror(hosts):
+    return hosts["mirrorupd1"]
 
 
 @pytest.fixture(scope="module")
-def client():
-    return RUNNER.get_host("aptclient1")
+def client(hosts):
+    return hosts["aptclient1"]
 
 
 def apt_update(client):
@@ -70,15 +62,6 @@ def installed_version(client, package):
 def update(mirror):
     """Start mirror-update.service and wait for it (a oneshot): the command."""
     return mirror.run("systemctl start mirror-update.service")
-
-
-def wait_for(predicate, timeout=60, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
 def service_state(mirror):
@@ -182,7 +165,7 @@ def slow_update(upstream, mirror):
     upstream.run_expect([0], "upstream-repo add mirtest-beta 1.1 4096")
     upstream.run_expect([0], "touch /run/upstream-slow")
     mirror.run_expect([0], "systemctl start --no-block mirror-update.service")
-    wait_for(lambda: reprepro_update_running(mirror), 30, "reprepro update to start")
+    wait_for(lambda: reprepro_update_running(mirror), 30, "reprepro update to start", interval=0.5)
     time.sleep(2)
     assert reprepro_update_running(mirror), "the update finished too early for the test"
     yield before
@@ -200,7 +183,7 @@ def test_a_second_update_during_one_exits_clearly_and_changes_nothing(mirror, sl
 def test_a_killed_update_leaves_the_published_repository_intact(mirror, client, slow_update):
     assert service_state(mirror) == "activating", "the update is not running any more"
     mirror.run_expect([0], "systemctl kill --signal=KILL mirror-update.service")
-    wait_for(lambda: service_state(mirror) == "failed", 30, "the update to die")
+    wait_for(lambda: service_state(mirror) == "failed", 30, "the update to die", interval=0.5)
     assert mirror.check_output("systemctl show -P Result mirror-update.service") == "signal"
     assert not reprepro_update_running(mirror)
     # Byte-identical indexes, same release, and apt still installs from it.
@@ -250,12 +233,8 @@ def test_a_listed_package_missing_upstream_fails_naming_it_and_changes_nothing(m
     assert update(mirror).rc == 0
 
 
-def test_check_mode_on_converged_hosts_reports_no_change():
-    run, recap = run_converge("--check")
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert sorted(recap) == ["aptclient1", "mirrorupd1"], run.stdout[-2000:]
-    assert all(r == {"changed": 0, "unreachable": 0, "failed": 0} for r in recap.values()), (
-        run.stdout[-4000:])
+def test_check_mode_on_converged_hosts_reports_no_change(check_mode_is_clean):
+    check_mode_is_clean(expect_hosts=["aptclient1", "mirrorupd1"])
 
 
 REPO = {
@@ -285,12 +264,7 @@ REPO = {
     ids=["wrong-type", "unknown-key", "suites-not-a-list", "bad-package-name", "short-fingerprint",
          "duplicate-name", "nested-dirs", "bad-calendar"],
 )
-def test_bad_variables_fail_before_any_host_changes(mirror, extra_vars, message):
+def test_bad_variables_fail_before_any_host_changes(bad_vars_change_nothing, mirror, extra_vars, message):
     files = f"{SNAPSHOT} && sha256sum /var/lib/mirror-update/repos/mirtest/conf/* {UPDATE}"
-    before = mirror.check_output(files)
-    run, recap = run_converge("-e", json.dumps(extra_vars))
-    assert run.returncode != 0
-    assert message in run.stdout + run.stderr, run.stdout[-3000:]
-    assert recap and all(r["changed"] == 0 for r in recap.values()), run.stdout[-3000:]
-    assert mirror.check_output(files) == before
+    bad_vars_change_nothing(extra_vars, message, lambda: mirror.check_output(files))
     assert not mirror.file("/var/lib/mirror-update/repos/other").exists

@@ -10,31 +10,20 @@ import json
 import os
 import re
 import shlex
-import sys
 from pathlib import Path
 
 import pytest
-import testinfra.utils.ansible_runner
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from devinfra_molecule import converge_ok
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from helpers import run_converge  # noqa: E402  (molecule/shared/helpers.py)
-
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
 CA_DIR = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ca"
 PKI = "/etc/devinfra/pki"
 HOSTS = ["pki1", "pki2"]
 PORT = 4433
 HANDLER = "RUNNING HANDLER [pki : Report that the host's certificate changed]"
-
-
-@pytest.fixture(scope="module")
-def hosts():
-    return {name: RUNNER.get_host(name) for name in HOSTS}
 
 
 def ca_certificate():
@@ -60,12 +49,6 @@ def put(host, path, text):
 
 def checksums(host):
     return host.check_output(f"sha256sum {PKI}/host.key {PKI}/host.crt {PKI}/host-bundle.pem {PKI}/ca.crt")
-
-
-def converge_ok(*args):
-    run, recap = run_converge(*args)
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-3000:]
-    return run, recap
 
 
 def names(cert):
@@ -236,10 +219,8 @@ def test_client_with_certificate_from_another_ca_is_refused(hosts, tls_server):
 # --- check mode, bad input ------------------------------------------------------------------------
 
 
-def test_check_mode_on_converged_hosts_reports_no_change():
-    run, recap = converge_ok("--check")
-    converged = {"changed": 0, "unreachable": 0, "failed": 0}
-    assert recap == {name: converged for name in HOSTS}, run.stdout[-4000:]
+def test_check_mode_on_converged_hosts_reports_no_change(check_mode_is_clean):
+    check_mode_is_clean()
 
 
 @pytest.mark.parametrize(
@@ -252,15 +233,10 @@ def test_check_mode_on_converged_hosts_reports_no_change():
     ],
     ids=["wrong-type", "renew-not-below-validity", "san-without-type", "ca-shorter-than-certificates"],
 )
-def test_bad_variables_fail_before_any_change(hosts, extra_vars, message):
-    before = {name: checksums(host) for name, host in hosts.items()}
-    ca_before = (CA_DIR / "ca.crt").read_bytes()
-    run, recap = run_converge("-e", json.dumps(extra_vars))
-    assert run.returncode != 0
-    assert message in run.stdout + run.stderr, run.stdout[-3000:]
-    assert recap and all(r["changed"] == 0 for r in recap.values()), run.stdout[-3000:]
-    assert {name: checksums(host) for name, host in hosts.items()} == before
-    assert (CA_DIR / "ca.crt").read_bytes() == ca_before
+def test_bad_variables_fail_before_any_change(bad_vars_change_nothing, hosts, extra_vars, message):
+    bad_vars_change_nothing(extra_vars, message,
+                            lambda: {name: checksums(host) for name, host in hosts.items()},
+                            lambda: (CA_DIR / "ca.crt").read_bytes())
 
 
 def test_check_mode_with_a_new_ca_directory_changes_nothing(tmp_path):

@@ -7,19 +7,11 @@ dbclient1 has only the client tools and connects to db1 by host name.
 """
 
 import json
-import os
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
-import testinfra.utils.ansible_runner
+from devinfra_molecule import run_converge
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from helpers import run_converge  # noqa: E402  (molecule/shared/helpers.py)
-
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
 # The test passwords of converge.yaml.
 PASSWORDS = {"zuul": "zuul-molecule-secret", "etherpad": "etherpad-molecule-secret"}
 ZUUL = "host=db1 port=5432 dbname=zuul user=zuul"
@@ -31,13 +23,13 @@ HBA_ETHERPAD = {"type": "hostssl", "database": "etherpad", "user": "etherpad", "
 
 
 @pytest.fixture(scope="module")
-def db1():
-    return RUNNER.get_host("db1")
+def db1(hosts):
+    return hosts["db1"]
 
 
 @pytest.fixture(scope="module")
-def client():
-    return RUNNER.get_host("dbclient1")
+def client(hosts):
+    return hosts["dbclient1"]
 
 
 def psql(host, conninfo, sql, password=PASSWORDS["zuul"]):
@@ -240,10 +232,8 @@ def test_reload_or_restart_as_postgresql_requires(db1, client):
     assert "no pg_hba.conf entry" in refused.stderr, refused.stderr
 
 
-def test_check_mode_on_the_converged_host_reports_no_change():
-    run, recap = run_converge("--check")
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert recap == {"db1": {"changed": 0, "unreachable": 0, "failed": 0}}, run.stdout[-4000:]
+def test_check_mode_on_the_converged_host_reports_no_change(check_mode_is_clean):
+    check_mode_is_clean(expect_hosts=["db1"])
 
 
 @pytest.fixture
@@ -282,23 +272,15 @@ USERS = [{"name": name, "password": password} for name, password in PASSWORDS.it
     ids=["user-without-password", "empty-password", "owner-not-a-user", "trust-rule", "local-with-address",
          "peer-over-tcp", "bad-cidr-mask", "max-connections-out-of-range"],
 )
-def test_bad_variables_fail_before_any_change(db1, variables, message):
+def test_bad_variables_fail_before_any_change(bad_vars_change_nothing, db1, variables, message):
     # With the bad value comes a new hba rule: had the run gone on, pg_hba.conf would change.
     variables = {"postgresql_hba": [HBA_ZUUL, HBA_ETHERPAD], **variables}
-    before = db1.check_output(f"sha256sum {LIVE_FILES}")
-    run, recap = run_converge("-e", json.dumps(variables))
-    assert run.returncode != 0
-    assert message in run.stdout + run.stderr, run.stderr[-3000:]
-    assert recap and all(r["changed"] == 0 for r in recap.values()), run.stdout[-3000:]
-    assert db1.check_output(f"sha256sum {LIVE_FILES}") == before
+    bad_vars_change_nothing(variables, message, lambda: db1.check_output(f"sha256sum {LIVE_FILES}"))
     assert superuser(db1, "SELECT count(*) FROM pg_hba_file_rules") == "2"
 
 
-def test_a_key_the_server_cannot_read_is_refused_before_it_goes_live(db1, unreadable_key):
-    before = db1.check_output(f"sha256sum {LIVE_FILES}")
-    run, recap = run_converge("-e", extra_vars(postgresql_ssl_key_file=unreadable_key))
-    assert run.returncode != 0
-    message = f"{unreadable_key} is not readable by the postgres user"
-    assert message in run.stdout + run.stderr, run.stderr[-3000:]
-    assert recap["db1"]["changed"] == 0
-    assert db1.check_output(f"sha256sum {LIVE_FILES}") == before
+def test_a_key_the_server_cannot_read_is_refused_before_it_goes_live(
+        bad_vars_change_nothing, db1, unreadable_key):
+    bad_vars_change_nothing({"postgresql_ssl_key_file": unreadable_key},
+                            f"{unreadable_key} is not readable by the postgres user",
+                            lambda: db1.check_output(f"sha256sum {LIVE_FILES}"))

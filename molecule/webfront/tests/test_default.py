@@ -6,19 +6,10 @@ webfront1 runs nginx (the role) in front of a small Python backend on
 
 import copy
 import json
-import os
 import re
-import sys
-from pathlib import Path
 
 import pytest
-import testinfra.utils.ansible_runner
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from helpers import run_converge  # noqa: E402  (molecule/shared/helpers.py)
-
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
 CURL = "curl -sS --max-time 10"
 # The vhosts of converge.yaml, for runs with one of them broken.
 VHOSTS = [
@@ -39,13 +30,13 @@ VHOSTS = [
 
 
 @pytest.fixture(scope="module")
-def webfront1():
-    return RUNNER.get_host("webfront1")
+def webfront1(hosts):
+    return hosts["webfront1"]
 
 
 @pytest.fixture(scope="module")
-def client():
-    return RUNNER.get_host("webclient1")
+def client(hosts):
+    return hosts["webclient1"]
 
 
 @pytest.fixture(scope="module")
@@ -177,10 +168,8 @@ def test_logs_rotate_and_nginx_writes_the_new_file(webfront1, client, cafile):
     assert "/after-rotation" in webfront1.file(log).content_string
 
 
-def test_check_mode_on_the_converged_host_reports_no_change():
-    run, recap = run_converge("--check")
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert recap == {"webfront1": {"changed": 0, "unreachable": 0, "failed": 0}}, run.stdout[-4000:]
+def test_check_mode_on_the_converged_host_reports_no_change(check_mode_is_clean):
+    check_mode_is_clean(expect_hosts=["webfront1"])
 
 
 def broken(index, **changes):
@@ -203,12 +192,10 @@ def broken(index, **changes):
     ],
     ids=["nginx-rejects-value", "upstream-with-path", "missing-certificate"],
 )
-def test_broken_vhost_fails_before_the_live_config_changes(webfront1, client, cafile, extra_vars, message):
-    before = webfront1.check_output("sha256sum /etc/nginx/nginx.conf")
-    run, recap = run_converge("-e", extra_vars)
-    output = run.stdout + run.stderr
-    assert run.returncode != 0
-    assert message in output, output[-3000:]
-    assert recap["webfront1"]["changed"] == 0, run.stdout[-3000:]
-    assert webfront1.check_output("sha256sum /etc/nginx/nginx.conf") == before
+def test_broken_vhost_fails_before_the_live_config_changes(
+        bad_vars_change_nothing, webfront1, client, cafile, extra_vars, message):
+    def live_config():
+        return webfront1.check_output("sha256sum /etc/nginx/nginx.conf")
+
+    bad_vars_change_nothing(extra_vars, message, live_config)
     assert client.run(f"{CURL} --cacert {cafile['webfront1']} https://webfront1/").rc == 0

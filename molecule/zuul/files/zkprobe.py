@@ -1,5 +1,5 @@
-#!/usr/bin/python3
-"""ZooKeeper probe for the molecule tests, run on the client host; prints one JSON object.
+#!/opt/zuul/bin/python3
+"""ZooKeeper probe for the molecule tests, run on zuul01 with Zuul's kazoo; prints one JSON object.
 
     zkprobe write HOST PATH VALUE      create or set a znode through HOST (TLS, client certificate)
     zkprobe read HOST PATH             read a znode through HOST

@@ -11,105 +11,18 @@ import json
 import os
 import re
 import secrets
-import shlex
 import subprocess
-import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import testinfra.utils.ansible_runner
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from helpers import run_converge  # noqa: E402  (molecule/shared/helpers.py)
-
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
-TENANT = "devinfra"
-CA = "/etc/devinfra/pki/ca.crt"
-CURL = f"curl -sS --fail --max-time 20 --cacert {CA}"
-PROJECT = "sandbox/sandbox"
-JOB_TIMEOUT = 420
-
-
-def host(name):
-    return RUNNER.get_host(name)
-
-
-@pytest.fixture(scope="module")
-def zuul01():
-    return host("zuul01")
-
-
-@pytest.fixture(scope="module")
-def client():
-    return host("node01")
-
-
-def api(client, path):
-    return json.loads(client.check_output(f"{CURL} https://zuul01/api/{path}"))
-
-
-def wait_for(what, probe, timeout):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = probe()
-            if last:
-                return last
-        except (AssertionError, ValueError, RuntimeError) as error:
-            last = error
-        time.sleep(3)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
-
-
-def commit_job(zuul01, token):
-    """Push a commit to sandbox/sandbox that defines and runs the smoke job; return its sha."""
-    files = {
-        ".zuul.yaml": (
-            "- job:\n    name: smoke\n    run: playbooks/smoke.yaml\n"
-            "- project:\n    post:\n      jobs: [smoke]\n"),
-        "playbooks/smoke.yaml": (
-            "- hosts: all\n  tasks:\n"
-            "    - name: Record the node and the commit's marker\n"
-            "      ansible.builtin.shell: |\n"
-            "        hostname > ~/logs/hostname.txt\n"
-            "        cp {{ zuul.project.src_dir }}/marker.txt ~/logs/marker.txt\n"),
-        "marker.txt": f"{token}\n",
-    }
-    script = ["set -e", "d=$(mktemp -d)", "git clone -q /var/lib/zuul/git/sandbox/sandbox $d", "cd $d",
-              "mkdir -p playbooks"]
-    for path, text in files.items():
-        script.append(f"printf '%s' {shlex.quote(text)} > {path}")
-    script += ["git add -A", "git -c user.name=tester -c user.email=t@example.test commit -q -m "
-               + shlex.quote(f"smoke {token}"), "git push -q origin HEAD:master", "git rev-parse HEAD",
-               "rm -rf $d"]
-    return zuul01.check_output("runuser -u zuul -- sh -c %s", "\n".join(script)).strip()
-
-
-def wait_for_build(client, sha):
-    def probe():
-        builds = api(client, f"tenant/{TENANT}/builds?project={PROJECT}&limit=20")
-        done = [b for b in builds if b.get("ref", {}).get("newrev") == sha and b.get("result")]
-        return done[0] if done else None
-    return wait_for(f"the smoke build of {sha}", probe, JOB_TIMEOUT)
-
-
-@pytest.fixture(scope="module")
-def first_build(zuul01, client):
-    token = secrets.token_hex(8)
-    began = time.monotonic()
-    sha = commit_job(zuul01, token)
-    build = wait_for_build(client, sha)
-    build["_commit_to_result_s"] = round(time.monotonic() - began)
-    return token, sha, build
+from devinfra_molecule import wait_for
+from zuul_platform import CA, CURL, TENANT, ZOOKEEPERS, api, commit_job, host, wait_for_build
 
 
 def test_api_lists_the_tenant(client):
-    tenants = wait_for("the tenant in /api/tenants",
-                       lambda: [t["name"] for t in api(client, "tenants")], 300)
+    tenants = wait_for(lambda: [t["name"] for t in api(client, "tenants")], 300,
+                       "the tenant in /api/tenants", interval=3)
     assert TENANT in tenants
 
 
@@ -118,18 +31,19 @@ def test_tenant_has_no_config_errors(client):
 
 
 def test_static_node_is_registered_by_the_launcher(client):
-    nodes = wait_for("node01 in the tenant's nodes", lambda: api(client, f"tenant/{TENANT}/nodes"), 120)
+    nodes = wait_for(lambda: api(client, f"tenant/{TENANT}/nodes"), 120, "node01 in the tenant's nodes",
+                     interval=3)
     assert any("node01" in json.dumps(n) for n in nodes), nodes
 
 
 def test_a_job_runs_on_the_static_node_and_succeeds(first_build):
-    _token, _sha, build = first_build
+    _token, build = first_build
     assert build["result"] == "SUCCESS", build
     assert build["job_name"] == "smoke"
 
 
 def test_the_builds_log_is_served_over_https(client, first_build):
-    token, _sha, build = first_build
+    token, build = first_build
     assert build["log_url"].startswith("https://zuul01/logs/"), build
     assert client.check_output(f"{CURL} {build['log_url']}node/marker.txt").strip() == token
     assert client.check_output(f"{CURL} {build['log_url']}node/hostname.txt").strip() == "node01"
@@ -163,7 +77,7 @@ print(total)' %s"""
 
 def test_report_the_platforms_figures(first_build):
     """Not a check: records memory and time to the first successful job in .artifacts/."""
-    _token, _sha, build = first_build
+    _token, build = first_build
     started = subprocess.run(
         ["docker", "inspect", "-f", "{{.State.StartedAt}}", "devinfra-molecule-zuul-zuul01"],
         capture_output=True, text=True, check=True).stdout.strip()
@@ -184,7 +98,7 @@ def test_report_the_platforms_figures(first_build):
 
 
 def test_the_build_is_recorded_in_the_database(first_build):
-    _token, _sha, build = first_build
+    _token, build = first_build
     result = host("db01").check_output(
         "runuser -u postgres -- psql -d zuul -tAc %s",
         f"select result from zuul_build where uuid = '{build['uuid']}'")
@@ -215,7 +129,7 @@ def test_zookeeper_refuses_plaintext_clients(zuul01):
 
 def zookeeper_leader():
     """The ensemble member that listens on the quorum port (only the leader does)."""
-    for name in ("zk01", "zk02", "zk03"):
+    for name in ZOOKEEPERS:
         if re.search(r":2888\b", host(name).check_output("ss -ltn")):
             return name
     raise AssertionError("no ZooKeeper node listens on 2888: no leader")
@@ -234,31 +148,37 @@ def test_with_the_zookeeper_leader_stopped_zuul_still_answers_and_runs_a_job(zuu
         host(leader).check_output("systemctl start zookeeper")
 
 
-def test_check_mode_reports_no_change():
-    run, recap = run_converge("--check")
-    assert run.returncode == 0, run.stdout[-3000:]
-    assert recap and all(r["changed"] == 0 for r in recap.values()), run.stdout[-6000:]
+def test_check_mode_reports_no_change(check_mode_is_clean):
+    check_mode_is_clean()
 
 
-def tenant_file_checksum(zuul01):
-    return zuul01.check_output("sha256sum /etc/zuul/main.yaml")
+ZOOKEEPER_FILES = ("sha256sum /etc/zookeeper/devinfra/* /var/lib/zookeeper/myid"
+                   " /etc/systemd/system/zookeeper.*")
+
+
+def live_state():
+    """What a refused run must leave alone: the tenant file, ZooKeeper's files and processes."""
+    state = {"tenant": host("zuul01").check_output("sha256sum /etc/zuul/main.yaml")}
+    for name in ZOOKEEPERS:
+        zk = host(name)
+        state[name] = (zk.check_output(ZOOKEEPER_FILES),
+                       zk.check_output("systemctl show -p MainPID --value zookeeper"))
+    return state
 
 
 @pytest.mark.parametrize("extra, named", [
-    ('{"zuul_tenants": [{"tenant": {"name": "devinfra", "max-nodes-per-job": "many",'
-     ' "source": {"local": {"config-projects": ["devinfra/zuul-config"]}}}}]}',
-     "tenant-conf-check|zuul-tenant-check|max-nodes-per-job"),
-    ('{"zuul_tenants": [{"tenant": {"name": "devinfra",'
-     ' "source": {"gerrit": {"config-projects": ["devinfra/zuul-config"]}}}}]}',
+    ({"zuul_tenants": [{"tenant": {"name": "devinfra", "max-nodes-per-job": "many",
+                                   "source": {"local": {"config-projects": ["devinfra/zuul-config"]}}}}]},
+     re.compile("tenant-conf-check|zuul-tenant-check|max-nodes-per-job")),
+    ({"zuul_tenants": [{"tenant": {"name": "devinfra",
+                                   "source": {"gerrit": {"config-projects": ["devinfra/zuul-config"]}}}}]},
      "zuul_tenants"),
-    ('{"zuul_keystore_password": ""}', "zuul_keystore_password"),
-    ('{"zookeeper_hosts": ["zk01", "zk02"]}', "zookeeper_hosts"),
-], ids=["tenant-zuul-rejects", "tenant-unknown-connection", "missing-secret", "zookeeper-of-two"])
-def test_bad_input_fails_before_changing_anything(zuul01, extra, named):
-    before = tenant_file_checksum(zuul01)
-    run, recap = run_converge("-e", extra)
-    assert run.returncode != 0, run.stdout[-3000:]
-    # ansible-core 2.19 writes task failures to stderr.
-    assert re.search(named, run.stdout + run.stderr), run.stdout[-3000:] + run.stderr[-3000:]
-    assert all(r["changed"] == 0 for r in recap.values()), run.stdout[-6000:]
-    assert tenant_file_checksum(zuul01) == before
+    ({"zuul_keystore_password": ""}, "zuul_keystore_password"),
+    ({"zookeeper_hosts": ["zk01", "zk02"]}, '["zk01", "zk02"] (2 hosts)'),
+    ({"zookeeper_id": 1}, "zookeeper_id: each host of zookeeper_hosts needs its own id"),
+    ({"zookeeper_heap_size": "lots"}, "zookeeper_heap_size lots must be a number"),
+    ({"zookeeper_secure_client_port": "tls"}, "zookeeper_secure_client_port"),
+], ids=["tenant-zuul-rejects", "tenant-unknown-connection", "missing-secret", "zookeeper-of-two",
+        "zookeeper-same-id-everywhere", "zookeeper-bad-heap", "zookeeper-port-wrong-type"])
+def test_bad_input_fails_before_changing_anything(bad_vars_change_nothing, extra, named):
+    bad_vars_change_nothing(extra, named, live_state)

@@ -4,67 +4,29 @@ A build that sleeps runs while the rolling restart pauses the executor: the
 restart must wait for it (the build succeeds once, not aborted and not
 retried), every component comes back with a new process, and jobs run again.
 The reconfiguration must report a clean tenant as clean and a broken one as
-broken. Runs after test_default.py (whose helpers it reuses).
+broken. Runs after test_default.py; the helpers are in zuul_platform.py.
 """
 
-import os
 import re
 import secrets
-import shlex
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
+from devinfra_molecule import run_playbook, wait_for
+from zuul_platform import PROJECT, TENANT, api, commit_files, commit_job, wait_for_build
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_default import (  # noqa: E402  (this directory's test_default.py)
-    PROJECT,
-    TENANT,
-    api,
-    commit_job,
-    host,
-    wait_for,
-    wait_for_build,
-)
-
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 PLAYBOOKS = Path(__file__).resolve().parents[3] / "playbooks" / "maintenance"
 COMPONENTS = ["scheduler", "web", "executor", "fingergw", "launcher"]
 SLEEP = 45
 
 
-@pytest.fixture(scope="module")
-def zuul01():
-    return host("zuul01")
-
-
-@pytest.fixture(scope="module")
-def client():
-    return host("node01")
-
-
 def playbook(name, *args):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run(["ansible-playbook", "-i", INVENTORY, str(PLAYBOOKS / name), *args],
-                          capture_output=True, text=True, check=False, env=env)
+    return run_playbook(PLAYBOOKS / name, *args)
 
 
 def output(run):
     return run.stdout + run.stderr
-
-
-def commit_files(zuul01, files, message):
-    """Commit files to sandbox/sandbox's master (Zuul's post pipeline sees it); return the sha."""
-    script = ["set -e", "d=$(mktemp -d)", "git clone -q /var/lib/zuul/git/sandbox/sandbox $d", "cd $d",
-              "mkdir -p playbooks"]
-    for path, text in files.items():
-        script.append(f"printf '%s' {shlex.quote(text)} > {path}")
-    script += ["git add -A", "git -c user.name=tester -c user.email=t@example.test commit -q -m "
-               + shlex.quote(message), "git push -q origin HEAD:master", "git rev-parse HEAD", "rm -rf $d"]
-    return zuul01.check_output("runuser -u zuul -- sh -c %s", "\n".join(script)).strip()
 
 
 def main_pids(zuul01):
@@ -92,8 +54,7 @@ def test_restart_waits_for_the_running_build_and_restarts_every_component(zuul01
         "marker.txt": f"{secrets.token_hex(8)}\n",
     }, "sleep through a restart")
     began = time.monotonic()
-    running = wait_for("the sleep build to start",
-                       lambda: builds_of(client, sha, "false"), 240)[0]
+    running = wait_for(lambda: builds_of(client, sha, "false"), 240, "the sleep build to start")[0]
     print(f"sleep build started after {time.monotonic() - began:.0f}s")
 
     # 1. The executor cannot drain in 3 s: the run fails, names the host and
@@ -103,7 +64,7 @@ def test_restart_waits_for_the_running_build_and_restarts_every_component(zuul01
     assert re.search(r"zuul01: the executor still runs 1 build\(s\)", output(run)), output(run)[-4000:]
     assert "maintenance-sleep" in output(run) and running["uuid"] in output(run), output(run)[-4000:]
     assert main_pids(zuul01) == pids
-    assert wait_for("the executor unpaused", lambda: executor_state(client) == ["running"], 30)
+    assert wait_for(lambda: executor_state(client) == ["running"], 30, "the executor unpaused")
 
     # 2. The real rolling restart waits for the build, then restarts everything.
     print(f"drain timeout run done after {time.monotonic() - began:.0f}s")
@@ -150,8 +111,8 @@ def test_full_reconfigure_fails_and_prints_a_broken_config(zuul01, client):
     commit_files(zuul01, {".zuul.yaml": "- job:\n    name: broken-job\n    parent: no-such-parent-job\n"},
                  "break the config")
     try:
-        wait_for("the broken config in config-errors",
-                 lambda: api(client, f"tenant/{TENANT}/config-errors"), 120)
+        wait_for(lambda: api(client, f"tenant/{TENANT}/config-errors"), 120,
+                 "the broken config in config-errors")
         run = playbook("zuul-reconfigure.yaml")
         assert run.returncode != 0, output(run)[-4000:]
         assert "configuration errors after the full reconfiguration in tenant(s) devinfra" in output(run), \
@@ -160,4 +121,4 @@ def test_full_reconfigure_fails_and_prints_a_broken_config(zuul01, client):
     finally:
         # Leave the tenant clean: the smoke job again.
         commit_job(zuul01, secrets.token_hex(8))
-        wait_for("no config errors", lambda: api(client, f"tenant/{TENANT}/config-errors") == [], 120)
+        wait_for(lambda: api(client, f"tenant/{TENANT}/config-errors") == [], 120, "no config errors")

@@ -1,41 +1,38 @@
-"""Behaviour of the zookeeper role: a TLS-only three-node ensemble, seen from a client host.
+"""Behaviour of the zookeeper role: the platform's TLS-only three-node ensemble, seen from a client.
 
-zk1-zk3 carry the pki and zookeeper roles; zkclient has a certificate from
-the same CA and talks to the ensemble with kazoo (files/zkprobe.py). The
-tests that stop or restart servers come last and leave the ensemble whole.
+zk01-zk03 carry the pki and zookeeper roles (playbooks/service-zuul.yaml);
+zuul01, a client of the ensemble with a certificate from the same CA, talks
+to it with Zuul's own kazoo (files/zkprobe.py). This file runs after the
+Zuul tests (pytest takes the files in order): its tests stop and restart
+servers, and each leaves the ensemble whole. Check mode and the role's bad
+inputs are in test_default.py, with the platform's.
 """
 
 import json
-import os
-import sys
 import time
-from pathlib import Path
 
 import pytest
-import testinfra.utils.ansible_runner
+from devinfra_molecule import run_converge
+from zuul_platform import ZOOKEEPERS
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from helpers import run_converge  # noqa: E402  (molecule/shared/helpers.py)
-
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
-SERVERS = ["zk1", "zk2", "zk3"]
+SERVERS = ZOOKEEPERS
+PROBE = "/opt/zuul/bin/python3 /usr/local/bin/zkprobe"
 PKI = "/etc/devinfra/pki"
-CHECKSUMS = "sha256sum /etc/zookeeper/devinfra/* /var/lib/zookeeper/myid /etc/systemd/system/zookeeper.*"
 
 
 @pytest.fixture(scope="module")
-def servers():
-    return {name: RUNNER.get_host(name) for name in SERVERS}
+def servers(hosts):
+    return {name: hosts[name] for name in SERVERS}
 
 
 @pytest.fixture(scope="module")
-def client():
-    return RUNNER.get_host("zkclient")
+def client(zuul01):
+    """zuul01: the ensemble's client, with its certificate and Zuul's kazoo."""
+    return zuul01
 
 
 def probe(client, *args):
-    out = client.run("zkprobe " + " ".join(f"'{a}'" for a in args))
+    out = client.run(PROBE + " " + " ".join(f"'{a}'" for a in args))
     assert out.rc == 0, out.stderr[-2000:]
     return json.loads(out.stdout)
 
@@ -44,7 +41,7 @@ def modes(client, names=SERVERS):
     """Each server's mode as srvr tells over TLS (None when it does not serve)."""
     result = {}
     for name in names:
-        answer = client.run(f"zkprobe srvr {name}")
+        answer = client.run(f"{PROBE} srvr {name}")
         result[name] = json.loads(answer.stdout)["mode"] if answer.rc == 0 else None
     return result
 
@@ -82,14 +79,14 @@ def test_ensemble_has_one_leader_and_two_followers(client):
 
 
 def test_server_is_debians_zookeeper_3_9_3(client):
-    assert probe(client, "srvr", "zk2")["version"].startswith("3.9.3")
+    assert probe(client, "srvr", "zk02")["version"].startswith("3.9.3")
 
 
-def test_write_through_zk1_and_read_through_zk3(client):
-    value = f"written-through-zk1-{time.time_ns()}"
-    assert probe(client, "write", "zk1", "/devinfra/ensemble", value) == {"written": value}
-    assert probe(client, "read", "zk3", "/devinfra/ensemble") == {"value": value}
-    assert probe(client, "read", "zk2", "/devinfra/ensemble") == {"value": value}
+def test_write_through_zk01_and_read_through_zk03(client):
+    value = f"written-through-zk01-{time.time_ns()}"
+    assert probe(client, "write", "zk01", "/devinfra/ensemble", value) == {"written": value}
+    assert probe(client, "read", "zk03", "/devinfra/ensemble") == {"value": value}
+    assert probe(client, "read", "zk02", "/devinfra/ensemble") == {"value": value}
 
 
 @pytest.mark.parametrize("name", SERVERS)
@@ -114,7 +111,7 @@ def test_only_the_tls_ports_listen(servers, client, name):
 
 
 def test_zookeeper_runs_as_its_user_in_the_tls_group(servers):
-    host = servers["zk1"]
+    host = servers["zk01"]
     assert host.service("zookeeper").is_enabled
     assert "devinfra-tls" in host.user("zookeeper").groups
     status = host.file(f"/proc/{main_pid(host)}/status").content_string
@@ -128,29 +125,29 @@ def test_zookeeper_runs_as_its_user_in_the_tls_group(servers):
 
 
 def test_plaintext_client_port_is_closed(client):
-    refused = client.run("timeout 5 bash -c '</dev/tcp/zk1/2181'")
+    refused = client.run("timeout 5 bash -c '</dev/tcp/zk01/2181'")
     assert refused.rc != 0 and "Connection refused" in refused.stderr, refused.stderr
-    assert probe(client, "connect", "zk1", "2181", "plain")["connected"] is False
+    assert probe(client, "connect", "zk01", "2181", "plain")["connected"] is False
 
 
 def test_plaintext_zookeeper_handshake_to_the_tls_port_fails(client):
-    result = probe(client, "connect", "zk1", "2281", "plain")
+    result = probe(client, "connect", "zk01", "2281", "plain")
     assert result["connected"] is False, result
     # The same port and probe work with TLS and the client's certificate.
-    assert probe(client, "connect", "zk1", "2281", "tls") == {"connected": True}
+    assert probe(client, "connect", "zk01", "2281", "tls") == {"connected": True}
 
 
 def test_client_without_certificate_is_refused(client):
-    result = probe(client, "connect", "zk2", "2281", "tls-no-cert")
+    result = probe(client, "connect", "zk02", "2281", "tls-no-cert")
     assert result["connected"] is False, result
 
 
 def test_client_with_certificate_from_another_ca_is_refused(client):
     client.run_expect([0], "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
                            "-keyout /tmp/other-ca-client.key -out /tmp/other-ca-client.crt "
-                           "-subj /CN=zkclient "
-                           "-addext subjectAltName=DNS:zkclient -addext extendedKeyUsage=clientAuth")
-    result = probe(client, "connect", "zk2", "2281", "tls-other-ca")
+                           "-subj /CN=zuul01 "
+                           "-addext subjectAltName=DNS:zuul01 -addext extendedKeyUsage=clientAuth")
+    result = probe(client, "connect", "zk02", "2281", "tls-other-ca")
     assert result["connected"] is False, result
 
 
@@ -161,49 +158,14 @@ def s_client(client, target, *options):
 
 def test_quorum_speaks_only_tls_with_certificates_from_the_ca(client):
     # The election port of each server: TLS, verified by the server's name, ...
-    ok = s_client(client, "zk3:3888", "-verify_hostname zk3", f"-cert {PKI}/host.crt -key {PKI}/host.key")
+    ok = s_client(client, "zk03:3888", "-verify_hostname zk03", f"-cert {PKI}/host.crt -key {PKI}/host.key")
     assert "Verify return code: 0 (ok)" in ok.stdout, ok.stdout[-2000:] + ok.stderr
-    assert "CN=zk3" in ok.stdout
+    assert "CN=zk03" in ok.stdout
     # ... which wants a client certificate from the CA (TLS 1.3 tells after the handshake).
-    anonymous = s_client(client, "zk3:3888", "-verify_hostname zk3")
+    anonymous = s_client(client, "zk03:3888", "-verify_hostname zk03")
     assert "alert certificate required" in anonymous.stderr, anonymous.stderr
-    other = s_client(client, "zk3:3888", "-cert /tmp/other-ca-client.crt -key /tmp/other-ca-client.key")
+    other = s_client(client, "zk03:3888", "-cert /tmp/other-ca-client.crt -key /tmp/other-ca-client.key")
     assert other.rc != 0 and "alert certificate unknown" in other.stderr, other.stderr
-
-
-# --- check mode, bad input -------------------------------------------------------------------------
-
-
-def test_check_mode_on_the_converged_hosts_reports_no_change():
-    run, recap = run_converge("--check")
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert sorted(recap) == sorted(SERVERS + ["zkclient"]), run.stdout[-2000:]
-    assert all(r == {"changed": 0, "unreachable": 0, "failed": 0} for r in recap.values()), run.stdout[-4000:]
-
-
-@pytest.mark.parametrize(
-    ("extra_vars", "message"),
-    [
-        ({"zookeeper_hosts": ["zk1", "zk2"]}, "zookeeper_hosts must list this host"),
-        ({"zookeeper_id": 1}, "zookeeper_id: each host of zookeeper_hosts needs its own id"),
-        ({"zookeeper_heap_size": "lots"}, "zookeeper_heap_size lots must be a number"),
-        ({"zookeeper_secure_client_port": "tls"}, "zookeeper_secure_client_port"),
-    ],
-    ids=["two-hosts", "same-id-everywhere", "bad-heap", "wrong-type"],
-)
-def test_bad_variables_fail_before_any_change(servers, client, extra_vars, message):
-    before = {name: host.check_output(CHECKSUMS) for name, host in servers.items()}
-    pids = {name: main_pid(host) for name, host in servers.items()}
-    run, recap = run_converge("-e", json.dumps(extra_vars))
-    output = run.stdout + run.stderr
-    assert run.returncode != 0
-    assert message in output, output[-3000:]
-    assert recap and all(r["changed"] == 0 for r in recap.values()), run.stdout[-3000:]
-    for name, host in servers.items():
-        assert host.check_output(CHECKSUMS) == before[name]
-        assert main_pid(host) == pids[name]
-    if "zookeeper_hosts" in extra_vars:
-        assert '["zk1", "zk2"] (2 hosts)' in output, output[-3000:]
 
 
 # --- restarts and failures (each leaves the ensemble whole) ----------------------------------------
@@ -212,19 +174,19 @@ def test_bad_variables_fail_before_any_change(servers, client, extra_vars, messa
 def test_new_certificate_restarts_only_that_server(servers, client):
     """A re-signed certificate (here: after a change of names) restarts ZooKeeper where it changed."""
     pids = {name: main_pid(host) for name, host in servers.items()}
-    before = servers["zk2"].file(f"{PKI}/host.crt").content_string
+    before = servers["zk02"].file(f"{PKI}/host.crt").content_string
     extra = {"pki_subject_alt_names": ["DNS:zookeeper.devinfra.test"]}
-    run, recap = run_converge("--limit", "zk2,zkclient", "-e", json.dumps(extra))
+    run, recap = run_converge("--limit", "zk02", "-e", json.dumps(extra))
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert servers["zk2"].file(f"{PKI}/host.crt").content_string != before
+    assert servers["zk02"].file(f"{PKI}/host.crt").content_string != before
     assert "RUNNING HANDLER [zookeeper : Restart zookeeper]" in run.stdout
-    assert main_pid(servers["zk2"]) != pids["zk2"]
-    assert main_pid(servers["zk1"]) == pids["zk1"] and main_pid(servers["zk3"]) == pids["zk3"]
+    assert main_pid(servers["zk02"]) != pids["zk02"]
+    assert main_pid(servers["zk01"]) == pids["zk01"] and main_pid(servers["zk03"]) == pids["zk03"]
     wait_for_quorum(client)
-    # Back to the scenario's names: zk2 restarts once more with a certificate like its peers'.
-    run, recap = run_converge("--limit", "zk2,zkclient")
+    # Back to the scenario's names: zk02 restarts once more with a certificate like its peers'.
+    run, recap = run_converge("--limit", "zk02")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert recap["zk2"]["changed"] > 0 and recap["zkclient"]["changed"] > 0
+    assert recap["zk02"]["changed"] > 0
     wait_for_quorum(client)
 
 
@@ -248,7 +210,7 @@ def test_ensemble_survives_the_loss_of_its_leader(servers, client):
 
 def test_data_survives_a_restart_of_every_server(servers, client):
     value = f"before-the-restart-{time.time_ns()}"
-    probe(client, "write", "zk2", "/devinfra/durable", value)
+    probe(client, "write", "zk02", "/devinfra/durable", value)
     pids = {name: main_pid(host) for name, host in servers.items()}
     for host in servers.values():
         host.run_expect([0], "systemctl restart zookeeper")
