@@ -240,3 +240,70 @@ def render(steps: list[Step], files: list[str]) -> str:
         lines.append(f"{i:2}. {step.job:<18} playbooks/{step.playbook or '?'}{after}")
         lines.append(f"    because {step.reason}")
     return "\n".join(lines)
+
+
+@dataclass
+class CheckSelection:
+    """What the check pipeline runs for a set of changed files (``make check``)."""
+
+    files: list[str]
+    jobs: list[str]
+    scenarios: list[str]
+    # Files that no job's ``files`` matcher selects, that no job declares
+    # irrelevant and that no catch-all job names in ``vars.devinfra_covers``:
+    # nothing in particular tests them (a hole in zuul.d).
+    uncovered: list[str]
+
+
+def check_selection(zuul_dir: Path, files: list[str], pipeline: str = "check") -> CheckSelection:
+    """The check jobs (and their molecule scenarios) that Zuul runs for these files.
+
+    Unlike a deploy, a check with no changed file runs nothing but the
+    always-run stages: ``files`` here are the working tree's changes, never
+    a timer event.
+    """
+    jobs, projects = load_zuul_dir(zuul_dir)
+    entries = pipeline_jobs(projects, pipeline, jobs)
+    chosen: list[str] = []
+    scenarios: list[str] = []
+    matched: set[str] = set()
+    declared_irrelevant: set[str] = set()
+    for name, attrs in entries:
+        wanted = _compile(_as_list(attrs.get("files")), name, "files")
+        irrelevant = _compile(_as_list(attrs.get("irrelevant-files")), name, "irrelevant-files")
+        declared_irrelevant |= {f for f in files if any(r.match(f) for r in irrelevant)}
+        covers = _compile(_as_list((attrs.get("vars") or {}).get("devinfra_covers")), name,
+                          "vars.devinfra_covers")
+        matched |= {f for f in files if any(r.match(f) for r in wanted + covers)}
+        if files and selects(attrs, files, name)[0]:
+            chosen.append(name)
+            scenario = (attrs.get("vars") or {}).get("devinfra_molecule_scenario")
+            if scenario:
+                scenarios.append(scenario)
+    uncovered = sorted(set(files) - matched - declared_irrelevant)
+    return CheckSelection(sorted(files), chosen, scenarios, uncovered)
+
+
+def working_tree_files(repo: Path) -> list[str]:
+    """The files the working tree changes against HEAD: modified, staged,
+    deleted, renamed (both names) and untracked (not ignored)."""
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "status", "--porcelain=v1", "-z", "--untracked-files=all"],
+        capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise PlanError(f"git status failed in {repo}: {proc.stderr.strip()}")
+    files: set[str] = set()
+    fields = proc.stdout.split("\0")
+    i = 0
+    while i < len(fields):
+        entry = fields[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        status, path = entry[:2], entry[3:]
+        files.add(path)
+        if "R" in status or "C" in status:
+            # -z: the original name of a rename or copy follows as its own field.
+            files.add(fields[i])
+            i += 1
+    return sorted(files)
