@@ -116,7 +116,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
             steps, repo=repo, inventories=settings["inventory"],
             log_root=Path(settings["log_dir"]), lock_file=Path(settings["lock_file"]),
             lock_timeout=float(settings["lock_timeout"]), disable_file=Path(settings["disable_file"]),
-            ansible_playbook=settings["ansible_playbook"])
+            ansible_playbook=settings["ansible_playbook"], strategy=settings["ansible_strategy"])
     except plan.PlanError as exc:
         print(f"devinfra: error: {exc}", file=sys.stderr)
         return 1
@@ -231,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="while this file exists nothing is deployed; it holds the reason "
                                "(default /etc/devinfra/DISABLE-DEPLOY)")
     p_deploy.add_argument("--ansible-playbook", help=argparse.SUPPRESS)
+    p_deploy.add_argument("--ansible-strategy",
+                          help="Ansible strategy of every run, e.g. mitogen_linear (default: ansible.cfg's)")
     p_deploy.set_defaults(func=_cmd_deploy)
 
     p_launch = sub.add_parser("launch-node", help="create a cloud server and add it to the inventory")

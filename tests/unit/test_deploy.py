@@ -26,6 +26,7 @@ def site(tmp_path):
         #!/bin/sh
         echo "$@" >> {tmp_path}/calls
         echo "$ANSIBLE_CALLBACK_PLUGINS|$ARA_API_CLIENT|$ARA_DATABASE_NAME|$DEVINFRA_MARK" >> {tmp_path}/envs
+        echo "strategy=$ANSIBLE_STRATEGY" >> {tmp_path}/strategies
         for arg; do last=$arg; done
         echo "PLAY RECAP for $last"
         [ -e {tmp_path}/slow ] && sleep 3
@@ -58,6 +59,15 @@ def test_named_playbooks_run_in_dependency_order_with_logs(site, capsys):
     assert "PLAY RECAP for playbooks/base.yaml" in (run_dir / "01-base.log").read_text()
     summary = json.loads((run_dir / "summary.json").read_text())
     assert [r["status"] for r in summary["results"]] == ["ok", "ok"]
+
+
+def test_a_strategy_setting_reaches_every_run_and_none_keeps_ansible_cfgs(site, monkeypatch):
+    monkeypatch.delenv("ANSIBLE_STRATEGY", raising=False)
+    assert run(site, "--playbooks", "base.yaml") == 0
+    assert (site / "strategies").read_text().splitlines() == ["strategy="]
+    assert run(site, "--ansible-strategy", "mitogen_linear", "--playbooks", "base.yaml",
+               "service-etherpad.yaml") == 0
+    assert (site / "strategies").read_text().splitlines()[1:] == ["strategy=mitogen_linear"] * 2
 
 
 def test_a_failure_skips_its_dependents_but_not_the_others(site, capsys):
