@@ -170,9 +170,15 @@ class Ara:
     callback_dir: str
     manage: Path
 
-    def env(self, ara_dir: Path) -> dict[str, str]:
-        """The environment that records playbooks into ara_dir/ansible.sqlite (and reads it)."""
-        callbacks = [self.callback_dir, os.environ.get("ANSIBLE_CALLBACK_PLUGINS", "")]
+    def env(self, ara_dir: Path, plugin_dirs: Sequence[Path] = ()) -> dict[str, str]:
+        """The environment that records playbooks into ara_dir/ansible.sqlite (and reads it).
+
+        plugin_dirs are callback directories loaded with ARA's: the
+        repository's plugins/callback, whose ara_nodelay.py turns Nagle's
+        algorithm off on ARA's in-process API server (about 40 ms saved on
+        each of ARA's API calls, 3 to 4 a task)."""
+        callbacks = [self.callback_dir, *map(str, plugin_dirs),
+                     os.environ.get("ANSIBLE_CALLBACK_PLUGINS", "")]
         env = dict(os.environ, ANSIBLE_CALLBACK_PLUGINS=os.pathsep.join(c for c in callbacks if c),
                    ARA_API_CLIENT="offline", ARA_BASE_DIR=str(ara_dir),
                    ARA_DATABASE_ENGINE="django.db.backends.sqlite3",
@@ -309,7 +315,7 @@ def deploy(steps: Sequence[plan.Step], *, repo: Path, inventories: Sequence[str]
         ara, env, report = find_ara(ansible_playbook), None, None
         if isinstance(ara, Ara):
             (run_dir / "ara").mkdir(parents=True, exist_ok=True)
-            env = ara.env(run_dir / "ara")
+            env = ara.env(run_dir / "ara", [repo / "plugins" / "callback"])
         else:
             print(f"ARA not installed: no ARA record ({ara})", file=out, flush=True)
         results = run_steps(steps, repo=repo, inventories=inventories, log_dir=run_dir,

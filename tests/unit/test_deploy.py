@@ -187,9 +187,10 @@ def test_with_ara_each_playbook_is_recorded_then_one_report_generated(site, env,
     assert run(site, "--playbooks", "service-etherpad.yaml", "base.yaml") == 0
     run_dir = next((site / "logs").iterdir())
     database, report = run_dir / "ara" / "ansible.sqlite", run_dir / "ara-report"
-    # ara's callback first, the caller's callbacks and environment kept, the run's database.
+    # ara's callback first, then the repository's (ara_nodelay), the caller's callbacks and
+    # environment kept, the run's database.
     assert (site / "envs").read_text().splitlines() == [
-        f"/fake/ara/callback:/site/callbacks|offline|{database}|kept"] * 2
+        f"/fake/ara/callback:{ROOT}/plugins/callback:/site/callbacks|offline|{database}|kept"] * 2
     # The report: generated once, after the last playbook, from the same database.
     assert calls(site) == ["playbooks/base.yaml", "playbooks/service-etherpad.yaml", str(report)]
     assert (site / "calls").read_text().splitlines()[-1] == f"ara-manage {database} kept generate {report}"
@@ -266,6 +267,21 @@ def test_a_real_deploy_is_recorded_by_ara(tmp_path, capsys):
     assert f"ARA report: {index}" in out and summary_of(tmp_path)["ara_report"] == str(index)
     assert "hello.yaml" in index.read_text()
     assert "Say hello to ARA" in (run_dir / "ara-report" / "playbooks" / "1.html").read_text()
+
+
+def test_ara_nodelay_turns_nagle_off_on_aras_offline_server():
+    """Loaded as Ansible loads a callback plugin: ARA's API answers without the
+    40 ms that Nagle's algorithm and the client's delayed ACK add to each call."""
+    offline = pytest.importorskip("ara.clients.offline", reason="ara[server] is not installed in this venv")
+    from ansible.plugins.loader import callback_loader
+
+    assert offline.QuietWSGIRequestHandler.disable_nagle_algorithm is False
+    callback_loader.add_directory(str(ROOT / "plugins" / "callback"))
+    try:
+        assert callback_loader.get("ara_nodelay") is not None
+        assert offline.QuietWSGIRequestHandler.disable_nagle_algorithm is True
+    finally:
+        offline.QuietWSGIRequestHandler.disable_nagle_algorithm = False
 
 
 def _localhost_inventory(tmp_path, group, more=""):
