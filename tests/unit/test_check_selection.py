@@ -41,7 +41,7 @@ def test_no_tracked_file_is_a_hole_in_zuul_d():
 
 
 @pytest.mark.parametrize(("path", "expected"), [
-    ("roles/webfront/templates/nginx.conf.j2", ["webfront", "gerrit", "zuul", "etherpad"]),
+    ("roles/webfront/templates/nginx.conf.j2", ["webfront", "gerrit", "zuul", "etherpad", "pagure"]),
     ("roles/zookeeper/tasks/main.yaml", ["zuul"]),
     ("molecule/zuul/tests/test_zookeeper.py", ["zuul"]),
     ("playbooks/maintenance/rolling-reboot.yaml", ["base"]),
