@@ -120,8 +120,18 @@ def scenarios_in_tree() -> list[str]:
 
 
 def previous_times() -> dict[str, float]:
+    """Seconds per stage: this machine's last run, else the committed molecule/durations.json.
+
+    A fresh clone (CI) has no times of its own; without the committed ones it
+    would start the scenarios in name order and the longest one (zuul) last.
+    """
     try:
         return {k: float(v["seconds"]) for k, v in json.loads(TIMES.read_text())["stages"].items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        committed = json.loads((ROOT / "molecule" / "durations.json").read_text())["seconds"]
+        return {f"molecule:{name}": float(seconds) for name, seconds in committed.items()}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
 
