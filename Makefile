@@ -65,12 +65,19 @@ $(CURDIR)/.cache/aio/id_ed25519:
 	@mkdir -p $(@D)
 	ssh-keygen -q -t ed25519 -N '' -C aio-admin@devinfra -f $@
 
-aio: venv image $(CURDIR)/.cache/aio/id_ed25519
+# The AIO review server's two users (alice, a core reviewer; bob, a
+# contributor) push with these keys.
+$(CURDIR)/.cache/aio/%_ed25519:
+	@mkdir -p $(@D)
+	ssh-keygen -q -t ed25519 -N '' -C $*@devinfra-aio -f $@
+
+aio: venv image $(CURDIR)/.cache/aio/id_ed25519 $(CURDIR)/.cache/aio/alice_ed25519 $(CURDIR)/.cache/aio/bob_ed25519
 	devinfra hosts create --set aio --mirror "" --inventory $(AIO_INVENTORY)
 	ANSIBLE_STRATEGY=$(AIO_STRATEGY) ansible-playbook -i inventory/aio playbooks/site.yaml
 	@# The AIO's Zuul holds a clone of this repository and deploys what is
 	@# merged there; HEAD is merged into it.
 	tools/aio-push.sh HEAD
+	@tools/aio-urls.sh
 
 aio-down: venv
 	devinfra hosts destroy --set aio

@@ -95,6 +95,44 @@ def zuul_tenant(entries: Sequence[Mapping], name: str, connection: str = "gerrit
         "config-projects": config, "untrusted-projects": untrusted}}}}
 
 
+def pagure(entries: Sequence[Mapping], members: Mapping[str, Sequence[str]], bot: str,
+           webhook: str = "") -> dict:
+    """Pagure's groups and projects (the pagure role's pagure_groups, pagure_projects) for checked projects.
+
+    Each project's core group gets commit access and its members from
+    ``members`` (group name to user names: who is core lives in the private
+    or AIO inventory, not in the projects file); the bot (Zuul) gets commit
+    access to flag, comment and merge; ``webhook`` is where Pagure sends the
+    project's events. A core group with no members is an error naming the
+    project: nobody could approve its changes.
+    """
+    groups, result = {}, []
+    for index, entry in enumerate(entries):
+        where = _where(index, entry)
+        core = entry["core_group"]
+        who = list(members.get(core) or [])
+        if not who:
+            raise AnsibleFilterError(f"{where}: core group {core} has no members (set them in "
+                                     f"projects_pagure_core_members); nobody could approve its changes")
+        groups[core] = who
+        settings = {"pull_requests": True}
+        if webhook:
+            settings["Web-hooks"] = webhook
+        result.append({
+            "name": entry["project"],
+            "description": entry["description"],
+            "groups": {core: "commit"},
+            "users": {bot: "commit"},
+            "settings": settings,
+        })
+    return {
+        "groups": [{"name": name, "description": f"Core reviewers ({name})", "members": sorted(who)}
+                   for name, who in sorted(groups.items())],
+        "projects": result,
+    }
+
+
 class FilterModule:
     def filters(self):
-        return {"devinfra_projects": projects, "devinfra_zuul_tenant": zuul_tenant}
+        return {"devinfra_projects": projects, "devinfra_zuul_tenant": zuul_tenant,
+                "devinfra_pagure": pagure}

@@ -217,6 +217,37 @@ def as_zuul_config(rendered: Sequence[Mapping]) -> list[dict]:
     return [{"pipeline": dict(p)} for p in rendered]
 
 
+def aio_skipped(objects: Sequence[Mapping]) -> dict[str, str]:
+    """Job name to why it cannot run in the AIO (vars.devinfra_aio_skip, inherited from its parents)."""
+    jobs = {o["job"]["name"]: o["job"] for o in objects if isinstance(o, Mapping) and "job" in o}
+
+    def reason(name: str, seen: tuple[str, ...] = ()) -> str:
+        job = jobs.get(name) or {}
+        own = (job.get("vars") or {}).get("devinfra_aio_skip")
+        if own or not job.get("parent") or name in seen:
+            return own or ""
+        return reason(job["parent"], (*seen, name))
+
+    return {name: reason(name) for name in jobs if reason(name)}
+
+
+def aio_project(objects: Sequence[Mapping], name: str, pipelines_: Sequence[str]) -> dict:
+    """The repository's project stanza (zuul.d/) for the AIO: each pipeline's jobs but the skipped ones."""
+    skipped = aio_skipped(objects)
+    stanza: dict = {"name": name}
+    for obj in objects:
+        project = obj.get("project") if isinstance(obj, Mapping) else None
+        if not isinstance(project, Mapping) or project.get("name") not in (None, name):
+            continue
+        for pipeline in pipelines_:
+            jobs = ((project.get(pipeline) or {}).get("jobs")) or []
+            kept = [j for j in jobs if (j if isinstance(j, str) else next(iter(j))) not in skipped]
+            if kept:
+                stanza.setdefault(pipeline, {"jobs": []})["jobs"].extend(copy.deepcopy(kept))
+    return stanza
+
+
 class FilterModule:
     def filters(self):
-        return {"devinfra_zuul_pipelines": pipelines}
+        return {"devinfra_zuul_pipelines": pipelines, "devinfra_zuul_aio_project": aio_project,
+                "devinfra_zuul_aio_skipped": aio_skipped}

@@ -67,9 +67,10 @@ def test_each_deploy_job_follows_everything_its_playbook_applies():
     ("inventory/service/group_vars/zuul_executor.yaml", ["deploy-zuul"]),
     ("roles/mirror_update/tasks/main.yaml", ["deploy-mirror"]),
     ("zuul-config/zuul.d/jobs.yaml", ["deploy-zuul"]),
-    ("projects/projects.yaml", ["deploy-projects", "deploy-zuul"]),
+    ("projects/projects.yaml", ["deploy-pagure", "deploy-projects", "deploy-zuul"]),
     ("roles/base/tasks/sshd.yaml", ["deploy-base"]),
-    ("roles/webfront/templates/nginx.conf.j2", ["deploy-review", "deploy-zuul", "deploy-etherpad"]),
+    ("roles/webfront/templates/nginx.conf.j2",
+     ["deploy-review", "deploy-pagure", "deploy-zuul", "deploy-etherpad"]),
     ("roles/etherpad/README.md", []),
     ("molecule/etherpad/tests/test_default.py", []),
     ("zuul.d/check-jobs.yaml", []),
@@ -83,7 +84,7 @@ def test_services_wait_for_the_baseline_and_the_mirrors():
                                "roles/gerrit/tasks/main.yaml"])
     order = [s.job for s in steps]
     assert order[:2] == ["deploy-base", "deploy-mirror"]
-    assert set(order[2:]) == {"deploy-review", "deploy-zuul", "deploy-etherpad"}
+    assert set(order[2:]) == {"deploy-review", "deploy-pagure", "deploy-zuul", "deploy-etherpad"}
     zuul = next(s for s in steps if s.job == "deploy-zuul")
     assert zuul.waits_for == ["deploy-base", "deploy-mirror"]
     assert zuul.playbook == "service-zuul.yaml"
@@ -92,7 +93,7 @@ def test_services_wait_for_the_baseline_and_the_mirrors():
 def test_the_daily_run_converges_everything():
     # A timer event has no files: every file matcher lets its job run.
     assert planned(pipeline="periodic") == [
-        "deploy-base", "deploy-mirror", "deploy-review", "deploy-projects", "deploy-zuul",
+        "deploy-base", "deploy-mirror", "deploy-review", "deploy-pagure", "deploy-projects", "deploy-zuul",
         "deploy-etherpad", "deploy-bastion"]
 
 

@@ -6,7 +6,7 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 
-from projects import FilterModule, projects, zuul_tenant
+from projects import FilterModule, pagure, projects, zuul_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +20,7 @@ def repo_projects():
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {"devinfra_projects", "devinfra_zuul_tenant"}
+    assert set(FilterModule().filters()) == {"devinfra_projects", "devinfra_zuul_tenant", "devinfra_pagure"}
 
 
 def test_the_repository_projects_file_is_valid_and_complete():
@@ -93,3 +93,28 @@ def test_pipelines_report_to_a_defined_connection():
     templates = yaml.safe_load((ROOT / "zuul-config/zuul.d/project-templates.yaml").read_text())
     for template in templates:
         assert set(template["project-template"]) - {"name", "description"} <= {p["name"] for p in pipelines}
+
+
+def test_pagure_gets_every_project_its_core_group_with_members_and_the_bot():
+    members = {"infra-core": ["alice"], "sandbox-core": ["alice", "carol"]}
+    out = pagure(repo_projects(), members, "zuul", "https://zuul01/api/connection/pagure/payload")
+    names = {p["name"] for p in out["projects"]}
+    assert names == {p["project"] for p in repo_projects()}
+    system = next(p for p in out["projects"] if p["name"] == "devinfra/system-config")
+    assert system["groups"] == {"infra-core": "commit"} and system["users"] == {"zuul": "commit"}
+    assert system["settings"] == {"pull_requests": True,
+                                  "Web-hooks": "https://zuul01/api/connection/pagure/payload"}
+    assert {g["name"]: g["members"] for g in out["groups"]} == {"infra-core": ["alice"],
+                                                                "sandbox-core": ["alice", "carol"]}
+
+
+def test_pagure_refuses_a_core_group_without_members_naming_the_project():
+    with pytest.raises(AnsibleFilterError) as error:
+        pagure(repo_projects(), {"infra-core": ["alice"], "sandbox-core": []}, "zuul")
+    assert "(sandbox/sandbox): core group sandbox-core has no members" in str(error.value)
+
+
+def test_pagure_refuses_an_unknown_acl_template_before_anything():
+    with pytest.raises(AnsibleFilterError) as error:
+        projects([{"project": "x/y", "acl": "nonesuch"}], acls())
+    assert "projects[0] (x/y): acl 'nonesuch' has no template" in str(error.value)

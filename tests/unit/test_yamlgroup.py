@@ -380,6 +380,7 @@ def test_production_groups():
     expected = {
         "bastion": ["bastion01.example.org"],
         "review": ["review01.example.org"],
+        "pagure": [],
         "zookeeper": ["zk01.example.org", "zk02.example.org", "zk03.example.org"],
         "zuul": ["zuul01.example.org", "ze01.example.org", "ze02.example.org"],
         "zuul_scheduler": ["zuul01.example.org"],

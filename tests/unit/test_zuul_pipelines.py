@@ -36,8 +36,9 @@ def by_name(rendered):
     return {p["name"]: p for p in rendered}
 
 
-def test_the_filter_is_registered():
-    assert FilterModule().filters() == {"devinfra_zuul_pipelines": pipelines}
+def test_the_filters_are_registered():
+    assert set(FilterModule().filters()) == {"devinfra_zuul_pipelines", "devinfra_zuul_aio_project",
+                                             "devinfra_zuul_aio_skipped"}
 
 
 def test_production_pipelines_file_is_the_model_rendered_for_gerrit():
@@ -161,3 +162,21 @@ def test_zuul_itself_accepts_both_renderings(tmp_path, driver):
     assert set(parsed) == {p["pipeline"]["name"] for p in objects}
     assert parsed["gate"]["manager"] == "dependent"
     assert parsed["gate"]["triggers"] == (0 if driver == "pagure" else 2)
+
+
+def zuul_d():
+    return [o for path in sorted((ROOT / "zuul.d").glob("*.yaml")) for o in yaml.safe_load(path.read_text())]
+
+
+def test_the_aio_runs_every_job_of_the_repository_but_the_few_that_say_why_not():
+    from zuul_pipelines import aio_project, aio_skipped
+
+    skipped = aio_skipped(zuul_d())
+    # Two declarations: molecule's parent job (every scenario inherits it) and the AIO job.
+    declared = {name for name in skipped if not name.startswith("devinfra-molecule-")}
+    assert declared == {"devinfra-molecule", "devinfra-aio"}
+    assert all("Docker" in reason for reason in skipped.values())
+    stanza = aio_project(zuul_d(), "devinfra/system-config", ["check", "gate", "deploy", "periodic"])
+    assert stanza["check"]["jobs"] == stanza["gate"]["jobs"] == ["devinfra-lint", "devinfra-unit"]
+    deploys = [j for j in stanza["deploy"]["jobs"]]
+    assert "deploy-pagure" in deploys and deploys == stanza["periodic"]["jobs"]
