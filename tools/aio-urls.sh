@@ -11,7 +11,7 @@ while read -r what host url; do
   address=$(ip "$host")
   printf '  %-28s %-32s %s\n' "${what//-/ }" "$url" "${address:-(container not running)}"
 done <<'LIST'
-Zuul-(web-UI,-API) zuul01 https://zuul01/t/devinfra/
+Zuul-(web-UI,-API) zuul01 https://zuul01.devinfra.test/t/devinfra/
 Zuul's-build-logs zuul01 https://zuul01/logs/
 Review-server-(Pagure) review01 https://review01/
 Etherpad etherpad01 https://etherpad01/

@@ -38,7 +38,9 @@ def site(tmp_path):
 
 
 def run(site, *args):
-    return cli.main(["deploy", "--repo", str(ROOT), "--ansible-playbook", str(site / "ansible-playbook"),
+    # --config: never the real /etc/devinfra/deploy.yaml of a bastion these tests may run on.
+    return cli.main(["deploy", "--config", str(site / "no-deploy.yaml"), "--repo", str(ROOT),
+                     "--ansible-playbook", str(site / "ansible-playbook"),
                      "--log-dir", str(site / "logs"), "--lock-file", str(site / "lock"),
                      "--disable-file", str(site / "DISABLE"), "-i", "inv", *args])
 
