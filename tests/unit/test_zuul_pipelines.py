@@ -82,6 +82,8 @@ def test_pagure_gate_is_entered_only_through_the_review_policy():
     assert "trigger" not in gate
     assert gate["require"]["pagure"] == {"open": True, "status": "success"}
     assert gate["success"]["pagure"] == {"status": "success", "merge": True}
+    # No "pending" flag at the start: Zuul merges only while its last flag says success.
+    assert gate["start"]["pagure"] == {"comment": False}
     events = [(t["event"], t["action"]) for t in review["trigger"]["pagure"]]
     assert events == [("pg_pull_request_review", ["thumbsup", "thumbsdown"]), ("pg_pull_request", "status")]
     assert REVIEW_JOB in review["description"]

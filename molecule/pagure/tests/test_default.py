@@ -146,6 +146,17 @@ def test_a_pull_request_opened_through_the_api_is_listed(devclient1, pull_reques
     assert status == 200 and answer["title"] == MARK and answer["status"] == "Open", answer
 
 
+def test_api_timestamps_are_whole_seconds_as_zuul_reads_them(devclient1, pull_request):
+    """Debian's Pagure answers fractions unless the role's fix is applied (pagure_api_whole_seconds)."""
+    status, _ = api(devclient1, "POST", f"{PROJECT}/pull-request/{pull_request}/comment", TOKENS["bob"],
+                    {"comment": "A comment, for its timestamp"})
+    assert status == 200
+    _, answer = api(devclient1, "GET", f"{PROJECT}/pull-request/{pull_request}")
+    stamps = [answer["date_created"], answer["last_updated"]]
+    stamps += [c["date_created"] for c in answer["comments"]]
+    assert answer["comments"] and all(stamp.isdigit() for stamp in stamps), stamps
+
+
 @pytest.mark.parametrize("token", ["WRONG" + "0" * 59, "", "notatoken"])
 def test_a_wrong_token_is_refused(devclient1, token):
     status, answer = api(devclient1, "POST", "-/whoami", token or "X")

@@ -34,6 +34,12 @@ options:
   revision: {description: The pull request's head commit., type: str, required: true}
   gate: {description: The gating pipeline., type: str, default: gate}
   bot: {description: Zuul's Pagure user (whose flag says the check passed)., type: str, default: zuul}
+  bot_password_file:
+    description:
+      - File holding the bot's web password. Pagure computes a pull request's mergeability (which Zuul's
+        gate requires) only when its web page asks for it; with this, the module asks the same way,
+        logged in as the bot, before it enqueues.
+    type: path
 """
 
 RETURN = r"""
@@ -68,6 +74,27 @@ def verdict(pull, cores):
             "enter_gate": bool(approved) and not vetoed}
 
 
+def refresh_mergeability(module, base, user, password, project, number, uid):
+    """Have Pagure compute the pull request's merge status, as its web page does (login, then /pv/...)."""
+    import http.cookiejar
+    import urllib.request
+    from urllib.parse import urlencode
+
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    token = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+    try:
+        login = opener.open(base + "/login/", timeout=30).read().decode()
+        opener.open(base + "/dologin", data=urlencode(
+            {"username": user, "password": password, "csrf_token": token.search(login).group(1)}).encode(),
+            timeout=30).read()
+        page = opener.open(f"{base}/{project}/pull-request/{number}", timeout=30).read().decode()
+        answer = opener.open(base + "/pv/pull-request/merge", data=urlencode(
+            {"requestid": uid, "csrf_token": token.search(page).group(1)}).encode(), timeout=60).read()
+        return json.loads(answer).get("code", "")
+    except Exception as exc:  # an answer without the form, a refused login, a network error
+        module.fail_json(msg=f"could not have Pagure compute the mergeability of {project}#{number}: {exc}")
+
+
 def call(module, url, token_header, method="GET", data=None, json_body=None):
     headers = {"Authorization": token_header}
     body = None
@@ -99,6 +126,7 @@ def main():
             revision=dict(type="str", required=True),
             gate=dict(type="str", default="gate"),
             bot=dict(type="str", default="zuul"),
+            bot_password_file=dict(type="path"),
         ),
         supports_check_mode=True,
     )
@@ -129,14 +157,21 @@ def main():
         for queue in pipeline.get("change_queues", []) for head in queue.get("heads", []) for item in head)
     result["in_gate"] = in_gate
     action = "none"
+    result["mergeable"] = pull.get("cached_merge_status")
     if pull.get("status") == "Open":
         if result["enter_gate"] and result["checked"] and not in_gate:
-            action = "enqueued"
+            if result["mergeable"] not in ("FFORWARD", "MERGE") and p["bot_password_file"]:
+                with open(p["bot_password_file"]) as handle:
+                    password = handle.read().strip()
+                result["mergeable"] = refresh_mergeability(module, p["pagure_url"].rstrip("/"), p["bot"],
+                                                           password, p["project"], p["number"], pull["uid"])
+            action = "enqueued" if result["mergeable"] in ("FFORWARD", "MERGE") else "none"
         elif result["vetoed_by"] and in_gate:
             action = "dequeued"
     result["action"] = action
     if action != "none" and not module.check_mode:
-        call(module, f"{zuul_api}/project/{quote(p['project'], safe='')}/{action[:-1]}", zuul, method="POST",
+        # Zuul's route takes the project's name as it is, slashes included.
+        call(module, f"{zuul_api}/project/{p['project']}/{action[:-1]}", zuul, method="POST",
              json_body={"pipeline": p["gate"], "change": change_id})
     lines = []
     if result["approved_by"]:
@@ -150,6 +185,8 @@ def main():
                      f"{', '.join(result['not_counted'])}.")
     if result["enter_gate"] and not result["checked"]:
         lines.append("Waiting for the check to pass before the gate.")
+    elif result["enter_gate"] and action == "none" and not in_gate:
+        lines.append(f"Pagure says it cannot be merged ({result['mergeable']}): rebase it.")
     lines.append({"enqueued": f"Enqueued in {p['gate']}.", "dequeued": f"Taken out of {p['gate']}.",
                   "none": "No change to the gate."}[action])
     if not module.check_mode:

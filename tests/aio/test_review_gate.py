@@ -1,0 +1,131 @@
+"""Code review and gating in the AIO, as a contributor and a core reviewer live them.
+
+bob (no commit access) proposes changes from his fork; alice (infra-core)
+approves or vetoes with :thumbsup: / :thumbsdown: comments. Zuul checks every
+pull request, devinfra-review-policy lets only a core's approval into the
+gate, the gate merges, the deploy pipeline applies. Runs against a deployed
+AIO (`make aio`); skipped, with the reason, when there is none.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+import review
+from review import Contributor, comment, in_pipeline, pull, wait, zuul_flag
+
+NOT_TESTABLE = review.not_testable()
+pytestmark = pytest.mark.skipif(bool(NOT_TESTABLE), reason=f"AIO review loop not testable: {NOT_TESTABLE}")
+TITLE_FILE = "inventory/aio/group_vars/etherpad/10-aio.yaml"
+FIGURES = review.ROOT / ".artifacts" / "aio-review-figures.json"
+CHECK_TIMEOUT = 900
+GATE_TIMEOUT = 1200
+
+
+def figure(name: str, value) -> None:
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    figures = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
+    figures[name] = value
+    FIGURES.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"FIGURE {name}: {value}")
+
+
+def set_title(title: str):
+    def change(tree):
+        path = tree / TITLE_FILE
+        lines = [line for line in path.read_text().splitlines() if not line.startswith("etherpad_title:")]
+        path.write_text("\n".join([*lines, f"etherpad_title: {title}"]) + "\n")
+    return change
+
+
+def served_title() -> str | None:
+    page = review.sh("docker", "exec", "devinfra-aio-etherpad01", "curl", "-fsSk", "https://etherpad01/",
+                     check=False)
+    if "<title>" not in page:
+        return None
+    start = page.index("<title>") + len("<title>")
+    return page[start:page.index("</title>", start)].strip()
+
+
+def policy_said(number: int, after: int) -> str:
+    """The review policy's newest comment on the pull request posted after <after> comments."""
+    said = [c["comment"] for c in pull(number)["comments"][after:]
+            if c["user"]["name"] == "zuul" and c["comment"].startswith("devinfra-review-policy:")]
+    return said[-1] if said else ""
+
+
+@pytest.fixture(scope="module")
+def bob(tmp_path_factory):
+    return Contributor("bob", tmp_path_factory.mktemp("bob"), fork=True)
+
+
+def test_a_contributors_change_is_checked_gated_on_a_core_approval_merged_and_deployed(bob):
+    title = f"devinfra AIO pad {uuid.uuid4().hex[:8]}"
+    opened = time.monotonic()
+    number, _ = bob.propose("Rename the AIO's pad", set_title(title))
+    wait(lambda: zuul_flag(number) == "success", CHECK_TIMEOUT, f"check passing on pull request {number}")
+    figure("opened_to_check_reported_seconds", round(time.monotonic() - opened, 1))
+
+    # A contributor's approval counts for nothing: the gate does not start.
+    seen = len(pull(number)["comments"])
+    comment("bob", number, ":thumbsup: looks right to me")
+    said = wait(lambda: policy_said(number, seen), 300, "the review policy's verdict on bob's vote")
+    assert "Not counted (not in infra-core): bob" in said and "No change to the gate" in said
+    assert not in_pipeline("gate", number) and pull(number)["status"] == "Open"
+
+    # A core's approval starts the gate, which merges.
+    approved = time.monotonic()
+    comment("alice", number, ":thumbsup:")
+    wait(lambda: pull(number)["status"] == "Merged", GATE_TIMEOUT, f"the gate merging pull request {number}")
+    merged = time.monotonic()
+    figure("approved_to_merged_seconds", round(merged - approved, 1))
+
+    # Only the playbook the change touched runs, and the new title is served.
+    wait(lambda: served_title() == title, GATE_TIMEOUT, "the new title served by Etherpad", interval=2)
+    figure("merged_to_served_seconds", round(time.monotonic() - merged, 1))
+    deploys = wait(lambda: review.buildsets("deploy", number), 600, "the deploy buildset")
+    assert review.results(deploys[0]) == {"deploy-etherpad": "SUCCESS"}
+
+
+def test_a_change_that_breaks_lint_is_reported_and_cannot_merge_even_approved(bob):
+    def break_lint(tree):
+        path = tree / TITLE_FILE
+        # A duplicate key with trailing spaces: yamllint --strict refuses both.
+        path.write_text(path.read_text() + "etherpad_title:   trailing   \n")
+    number, _ = bob.propose("Break the lint", break_lint)
+    wait(lambda: zuul_flag(number) == "failure", CHECK_TIMEOUT, f"check failing on pull request {number}")
+    seen = len(pull(number)["comments"])
+    comment("alice", number, ":thumbsup:")
+    said = wait(lambda: policy_said(number, seen), 300, "the review policy's verdict")
+    assert "Approved by core reviewer(s) alice" in said and "Waiting for the check to pass" in said
+    assert not in_pipeline("gate", number)
+    time.sleep(20)
+    assert pull(number)["status"] == "Open"
+    review.pagure("bob", f"{review.PROJECT}/pull-request/{number}/close", {})
+
+
+def test_a_core_veto_keeps_an_approved_change_out_of_the_gate_until_withdrawn(bob):
+    title = f"devinfra AIO pad {uuid.uuid4().hex[:8]}"
+    number, _ = bob.propose("Rename the AIO's pad again", set_title(title))
+    wait(lambda: zuul_flag(number) == "success", CHECK_TIMEOUT, f"check passing on pull request {number}")
+    # carol (infra-core) vetoes; alice's approval then leaves the change out of the gate.
+    seen = len(pull(number)["comments"])
+    comment("carol", number, ":thumbsdown: not before the maintenance window")
+    wait(lambda: "Vetoed by core reviewer(s) carol" in policy_said(number, seen), 300,
+         "the verdict on carol's veto")
+    seen = len(pull(number)["comments"])
+    comment("alice", number, ":thumbsup:")
+    said = wait(lambda: policy_said(number, seen), 300, "the verdict on alice's approval")
+    assert "Approved by core reviewer(s) alice" in said and "Vetoed by core reviewer(s) carol" in said
+    assert "No change to the gate" in said and not in_pipeline("gate", number)
+    time.sleep(20)
+    assert pull(number)["status"] == "Open"
+    # carol withdraws her veto: the change enters the gate and merges.
+    seen = len(pull(number)["comments"])
+    comment("carol", number, ":thumbsup: window open")
+    said = wait(lambda: policy_said(number, seen), 300, "the verdict once the veto is withdrawn")
+    assert "Enqueued in gate" in said
+    wait(lambda: pull(number)["status"] == "Merged", GATE_TIMEOUT, f"the gate merging pull request {number}")
