@@ -23,6 +23,7 @@ PROJECT = "devinfra/system-config"
 SECRETS = yaml.safe_load((ROOT / "inventory/aio/group_vars/all/test-secrets.yaml").read_text())
 TOKENS = SECRETS["aio_pagure_tokens"]
 KEYS = ROOT / ".cache" / "aio"
+TITLE_FILE = "inventory/aio/group_vars/etherpad/10-aio.yaml"
 
 
 def sh(*argv: str, cwd: Path | None = None, check: bool = True, env: dict | None = None) -> str:
@@ -157,3 +158,35 @@ def buildsets(pipeline: str, number: int) -> list[dict]:
 def results(buildset: dict) -> dict[str, str]:
     full = zuul(f"buildset/{buildset['uuid']}")
     return {build["job_name"]: build["result"] for build in full["builds"]}
+
+
+def record_figure(path: Path, name: str, value) -> None:
+    """Add one figure to a JSON file of .artifacts/ (and say it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figures = json.loads(path.read_text()) if path.exists() else {}
+    figures[name] = value
+    path.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"FIGURE {name}: {value}")
+
+
+def set_line(path: str, key: str, value: str):
+    """A change for Contributor.propose: `key: value` as the last line of <path>, any earlier one dropped."""
+    def change(tree):
+        target = tree / path
+        lines = [line for line in target.read_text().splitlines() if not line.startswith(f"{key}:")]
+        target.write_text("\n".join([*lines, f"{key}: {value}"]) + "\n")
+    return change
+
+
+def served_title(wait_seconds: float = 0) -> str | None:
+    """The title Etherpad serves; None when it did not answer within wait_seconds (it restarts on changes)."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        page = sh("docker", "exec", "devinfra-aio-etherpad01", "curl", "-fsSk", "https://etherpad01/",
+                  check=False)
+        if "<title>" in page:
+            start = page.index("<title>") + len("<title>")
+            return page[start:page.index("</title>", start)].strip()
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(1)

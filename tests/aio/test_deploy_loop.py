@@ -16,31 +16,18 @@ import time
 
 import pytest
 import review
-from review import Contributor, comment, pull, wait
+from review import TITLE_FILE, Contributor, comment, pull, served_title, set_line, wait
 
 from devinfra import plan
 
 NOT_TESTABLE = review.not_testable()
 pytestmark = pytest.mark.skipif(bool(NOT_TESTABLE), reason=f"AIO loop not testable: {NOT_TESTABLE}")
-TITLE_FILE = "inventory/aio/group_vars/etherpad/10-aio.yaml"
 FIGURES = review.ROOT / ".artifacts" / "aio-deploy-figures.json"
 TIMEOUT = 1500
 
 
 def figure(name: str, value) -> None:
-    FIGURES.parent.mkdir(parents=True, exist_ok=True)
-    figures = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
-    figures[name] = value
-    FIGURES.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"FIGURE {name}: {value}")
-
-
-def set_line(path: str, key: str, value: str):
-    def change(tree):
-        target = tree / path
-        lines = [line for line in target.read_text().splitlines() if not line.startswith(f"{key}:")]
-        target.write_text("\n".join([*lines, f"{key}: {value}"]) + "\n")
-    return change
+    review.record_figure(FIGURES, name, value)
 
 
 def both(*changes):
@@ -48,19 +35,6 @@ def both(*changes):
         for one in changes:
             one(tree)
     return change
-
-
-def served_title(wait_seconds: float = 120) -> str | None:
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        page = review.sh("docker", "exec", "devinfra-aio-etherpad01", "curl", "-fsSk", "https://etherpad01/",
-                         check=False)
-        if "<title>" in page:
-            start = page.index("<title>") + len("<title>")
-            return page[start:page.index("</title>", start)].strip()
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(1)
 
 
 def retention() -> str:
@@ -109,7 +83,7 @@ def test_the_aio_zuul_loads_this_repositorys_zuul_d_without_errors(alice):
 def test_a_broken_playbook_fails_alone_its_dependents_skip_and_the_rest_applies(alice, original):
     """mirror vars broken: deploy-mirror fails, deploy-etherpad (after it) is
     skipped, deploy-bastion (independent of it) is applied."""
-    title_before = served_title()
+    title_before = served_title(120)
     change = both(set_line("inventory/aio/group_vars/mirror.yaml", "mirror_cache_max_size", "lots"),
                   set_line(TITLE_FILE, "etherpad_title", "never served"),
                   set_line("inventory/aio/group_vars/bastion.yaml", "bastion_log_retention_days", "91"))
@@ -119,7 +93,7 @@ def test_a_broken_playbook_fails_alone_its_dependents_skip_and_the_rest_applies(
     assert planned == set(expected)
     deploys = wait(lambda: review.buildsets("deploy", number), TIMEOUT, "the deploy buildset")
     assert review.results(deploys[0]) == expected
-    assert served_title() == title_before
+    assert served_title(120) == title_before
     assert " 91d" in retention()
     builds = review.zuul(f"buildset/{deploys[0]['uuid']}")["builds"]
     failed = next(b for b in builds if b["job_name"] == "deploy-mirror")

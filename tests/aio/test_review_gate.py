@@ -9,45 +9,26 @@ AIO (`make aio`); skipped, with the reason, when there is none.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 
 import pytest
 import review
-from review import Contributor, comment, in_pipeline, pull, wait, zuul_flag
+from review import TITLE_FILE, Contributor, comment, in_pipeline, pull, served_title, wait, zuul_flag
 
 NOT_TESTABLE = review.not_testable()
 pytestmark = pytest.mark.skipif(bool(NOT_TESTABLE), reason=f"AIO review loop not testable: {NOT_TESTABLE}")
-TITLE_FILE = "inventory/aio/group_vars/etherpad/10-aio.yaml"
 FIGURES = review.ROOT / ".artifacts" / "aio-review-figures.json"
 CHECK_TIMEOUT = 900
 GATE_TIMEOUT = 1200
 
 
 def figure(name: str, value) -> None:
-    FIGURES.parent.mkdir(parents=True, exist_ok=True)
-    figures = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
-    figures[name] = value
-    FIGURES.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"FIGURE {name}: {value}")
+    review.record_figure(FIGURES, name, value)
 
 
 def set_title(title: str):
-    def change(tree):
-        path = tree / TITLE_FILE
-        lines = [line for line in path.read_text().splitlines() if not line.startswith("etherpad_title:")]
-        path.write_text("\n".join([*lines, f"etherpad_title: {title}"]) + "\n")
-    return change
-
-
-def served_title() -> str | None:
-    page = review.sh("docker", "exec", "devinfra-aio-etherpad01", "curl", "-fsSk", "https://etherpad01/",
-                     check=False)
-    if "<title>" not in page:
-        return None
-    start = page.index("<title>") + len("<title>")
-    return page[start:page.index("</title>", start)].strip()
+    return review.set_line(TITLE_FILE, "etherpad_title", title)
 
 
 def policy_said(number: int, after: int) -> str:
