@@ -5,7 +5,14 @@ range; ``devinfra deploy --playbooks base.yaml service-zuul.yaml`` applies
 the named ones (in the order zuul.d's dependencies give). Around the runs:
 
 - one global lock (flock on --lock-file): a second deploy waits up to
-  --lock-timeout seconds, then exits 75 saying who holds it;
+  --lock-timeout seconds, then exits 75 saying who holds it (the deploy's
+  pid and its running ansible-playbook's, each marked "no longer running"
+  once it has exited). Each ansible-playbook inherits the locked file, so
+  the lock is held while any playbook of the run lives, even after the
+  deploy itself was killed (SIGKILL);
+- SIGTERM is forwarded to the running ansible-playbook: the deploy waits
+  for it, starts no other playbook (the rest are skipped), writes its
+  summary and exits 143, so nothing is left running unlocked;
 - an emergency disable file (--disable-file): while it exists nothing runs,
   and its text (the reason) is printed; exit 3;
 - hosts in the inventory group ``disabled`` are left alone (``--limit
@@ -30,9 +37,12 @@ import errno
 import fcntl
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -117,17 +127,51 @@ def check_disabled(disable_file: Path) -> None:
             EXIT_DISABLED)
 
 
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def describe_holder(record: str) -> str:
+    """The lock file's record of its holder, each pid that has exited marked."""
+
+    def mark(match: re.Match) -> str:
+        pid = int(match.group(1))
+        return match.group(0) if pid > 0 and _alive(pid) else f"{match.group(0)} (no longer running)"
+
+    return re.sub(r"\bpid (\d+)", mark, record.strip()) or "unknown"
+
+
 class Lock:
-    """The global deploy lock: flock on a file that records its holder."""
+    """The global deploy lock: flock on a file that records its holder.
+
+    flock belongs to the open file description: the ansible-playbook
+    processes that inherit fileno() (run_steps passes it) hold the lock
+    with this process, until the last of them has exited. So the lock is
+    never unlocked explicitly, only closed.
+    """
 
     def __init__(self, path: Path, timeout: float, poll: float = 0.5,
                  say: Callable[[str], None] = print) -> None:
         self.path, self.timeout, self.poll, self.say = path, timeout, poll, say
         self.handle = None
+        self.since = ""
+        self.child = ""
 
     def __enter__(self) -> Lock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")  # noqa: SIM115 - held until __exit__
+        # Not O_APPEND: record() rewrites the holder in place, never leaving the file empty.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        handle = os.fdopen(fd, "r+")
         deadline = time.monotonic() + self.timeout
         told = False
         while True:
@@ -138,7 +182,7 @@ class Lock:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
             handle.seek(0)
-            holder = handle.read().strip() or "unknown"
+            holder = describe_holder(handle.read())
             if time.monotonic() >= deadline:
                 handle.close()
                 raise DeployError(
@@ -148,19 +192,64 @@ class Lock:
                 self.say(f"waiting for the deploy lock ({holder}), up to {self.timeout:.0f} s")
                 told = True
             time.sleep(self.poll)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
-        handle.flush()
         self.handle = handle
+        self.since = _now()
+        self.record()
         return self
+
+    def fileno(self) -> int:
+        return self.handle.fileno()
+
+    def record(self, child: str = "") -> None:
+        """Write the holder: this deploy and, while one runs, its ansible-playbook."""
+        self.child = child
+        text = f"deploy pid {os.getpid()} since {self.since}" + (f"; {child}" if child else "")
+        self.handle.seek(0)
+        self.handle.write(text + "\n")
+        self.handle.truncate()
+        self.handle.flush()
 
     def __exit__(self, *exc) -> None:
         if self.handle:
-            self.handle.seek(0)
-            self.handle.truncate()
-            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            # An ansible-playbook may outlive an exception here: it still holds
+            # the lock, and its record stays.
+            if not self.child:
+                self.handle.seek(0)
+                self.handle.truncate()
+            # No LOCK_UN, which would unlock for the inheriting children too.
             self.handle.close()
+            self.handle = None
+
+
+class SignalForwarder:
+    """While entered (in the main thread), SIGTERM is noted and forwarded to the
+    running child: run_steps waits for the child and starts no other."""
+
+    def __init__(self, signals: Sequence[int] = (signal.SIGTERM,)) -> None:
+        self.signals = tuple(signals)
+        self.signum = 0
+        self.child: subprocess.Popen | None = None
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self) -> SignalForwarder:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.signals:
+                self.previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        self.previous = {}
+
+    def _handle(self, signum: int, frame) -> None:
+        self.signum = signum
+        self.forward()
+
+    def forward(self) -> None:
+        """Pass the signal received (if any) to the running child (if any)."""
+        if self.signum and self.child is not None:
+            self.child.send_signal(self.signum)
 
 
 @dataclass
@@ -250,9 +339,24 @@ def steps_for_playbooks(zuul_dir: Path, playbooks: Sequence[str]) -> list[plan.S
 
 def run_steps(steps: Sequence[plan.Step], *, repo: Path, inventories: Sequence[str], log_dir: Path,
               ansible_playbook: str = "ansible-playbook", env: dict[str, str] | None = None,
-              strategy: str = "", out=None) -> list[Result]:
-    """Run each step's playbook (in env if given); a failure skips the steps that wait for it."""
+              strategy: str = "", out=None, lock: Lock | None = None,
+              signals: SignalForwarder | None = None) -> list[Result]:
+    """Run each step's playbook (in env if given); a failure skips the steps that wait for it.
+
+    Each ansible-playbook inherits the lock's file (it holds the lock while
+    it lives) and is named in the lock's record. A SIGTERM (signals) goes to
+    the running playbook, is waited for, and skips the steps left."""
     out = out or sys.stdout
+    signals = signals or SignalForwarder()
+    with signals:
+        return _run_steps(steps, repo=repo, inventories=inventories, log_dir=log_dir,
+                          ansible_playbook=ansible_playbook, env=env, strategy=strategy, out=out,
+                          lock=lock, signals=signals)
+
+
+def _run_steps(steps: Sequence[plan.Step], *, repo: Path, inventories: Sequence[str], log_dir: Path,
+               ansible_playbook: str, env: dict[str, str] | None, strategy: str, out,
+               lock: Lock | None, signals: SignalForwarder) -> list[Result]:
     if strategy:
         env = dict(env if env is not None else os.environ, ANSIBLE_STRATEGY=strategy)
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -262,9 +366,10 @@ def run_steps(steps: Sequence[plan.Step], *, repo: Path, inventories: Sequence[s
     for index, step in enumerate(steps, 1):
         log = log_dir / f"{index:02d}-{Path(step.playbook).stem}.log"
         blocked = [d for d in step.waits_for if d in broken]
-        if blocked:
+        if blocked or signals.signum:
             broken.add(step.job)
-            reason = f"{', '.join(blocked)} failed"
+            reason = (f"the deploy got {signal.Signals(signals.signum).name}" if signals.signum
+                      else f"{', '.join(blocked)} failed")
             log.write_text(f"skipped: {reason}\n")
             results.append(Result(step.playbook, step.job, "skipped", 0.0, str(log), reason))
             print(f"[{index}/{total}] {step.playbook}: SKIPPED ({reason})", file=out, flush=True)
@@ -279,14 +384,22 @@ def run_steps(steps: Sequence[plan.Step], *, repo: Path, inventories: Sequence[s
         with open(log, "w") as handle:
             handle.write(f"$ {' '.join(argv)}\n")
             handle.flush()
-            rc = subprocess.run(argv, cwd=repo, stdout=handle, stderr=subprocess.STDOUT, env=env,
-                                check=False).returncode
+            proc = subprocess.Popen(argv, cwd=repo, stdout=handle, stderr=subprocess.STDOUT, env=env,
+                                    pass_fds=(lock.fileno(),) if lock else ())
+            signals.child = proc
+            signals.forward()  # a signal that came while it started
+            if lock:
+                lock.record(f"{step.playbook}: ansible-playbook pid {proc.pid} since {_now()}")
+            rc = proc.wait()
+            signals.child = None
+            if lock:
+                lock.record()
         seconds = round(time.monotonic() - start, 1)
         status = "ok" if rc == 0 else "failed"
         if rc != 0:
             broken.add(step.job)
-        results.append(Result(step.playbook, step.job, status, seconds, str(log),
-                              "" if rc == 0 else f"exit {rc}"))
+        reason = "" if rc == 0 else f"exit {rc}" if rc > 0 else f"killed by {signal.Signals(-rc).name}"
+        results.append(Result(step.playbook, step.job, status, seconds, str(log), reason))
         print(f"[{index}/{total}] {step.playbook}: {status.upper()} in {seconds} s", file=out, flush=True)
     return results
 
@@ -308,7 +421,8 @@ def deploy(steps: Sequence[plan.Step], *, repo: Path, inventories: Sequence[str]
            ansible_playbook: str = "ansible-playbook", strategy: str = "", out=None) -> int:
     out = out or sys.stdout
     check_disabled(disable_file)
-    with Lock(lock_file, lock_timeout, say=lambda m: print(m, file=out, flush=True)):
+    signals = SignalForwarder()
+    with Lock(lock_file, lock_timeout, say=lambda m: print(m, file=out, flush=True)) as lock:
         # Checked again under the lock: it may have appeared while we waited.
         check_disabled(disable_file)
         run_dir = log_root / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -319,8 +433,9 @@ def deploy(steps: Sequence[plan.Step], *, repo: Path, inventories: Sequence[str]
         else:
             print(f"ARA not installed: no ARA record ({ara})", file=out, flush=True)
         results = run_steps(steps, repo=repo, inventories=inventories, log_dir=run_dir,
-                            ansible_playbook=ansible_playbook, env=env, strategy=strategy, out=out)
-        if env and any(r.status != "skipped" for r in results):
+                            ansible_playbook=ansible_playbook, env=env, strategy=strategy, out=out,
+                            lock=lock, signals=signals)
+        if env and not signals.signum and any(r.status != "skipped" for r in results):
             report = generate_report(ara, env, run_dir, out)
         summary = {"results": [asdict(r) for r in results],
                    "ara_database": env["ARA_DATABASE_NAME"] if env else None,
@@ -330,4 +445,8 @@ def deploy(steps: Sequence[plan.Step], *, repo: Path, inventories: Sequence[str]
     print(f"logs: {run_dir}", file=out)
     if report:
         print(f"ARA report: {report / 'index.html'}", file=out)
+    if signals.signum:
+        print(f"stopped by {signal.Signals(signals.signum).name}: no ansible-playbook of this deploy runs",
+              file=out, flush=True)
+        return 128 + signals.signum
     return 0 if all(r.status == "ok" for r in results) else EXIT_FAILED

@@ -203,6 +203,12 @@ def order_steps(chosen: dict[str, tuple[dict, str]], order: dict[str, int]) -> l
     return steps
 
 
+def check_revision(revision: str) -> None:
+    """Refuse a revision git would read as an option (``--output=F`` writes a file)."""
+    if revision.startswith("-"):
+        raise PlanError(f"bad revision {revision!r}: a revision may not start with '-'")
+
+
 def changed_files(repo: Path, revisions: str) -> list[str]:
     """The files a branch update OLD..NEW changes, as Zuul's merger computes them.
 
@@ -211,15 +217,21 @@ def changed_files(repo: Path, revisions: str) -> list[str]:
     that NEW does not contain (a branch forced elsewhere) is not counted.
     An empty list (a change reverted within the range, a branch forced back
     to an older commit) means, for Zuul as for ``plan``, that every file
-    matcher lets its job run.
+    matcher lets its job run. A revision starting with ``-`` is refused:
+    git would take it for an option.
     """
     if ".." not in revisions:
+        check_revision(revisions)
         raise PlanError(f"{revisions!r} is not a range: give OLD..NEW (e.g. HEAD~1..HEAD)")
     old, new = revisions.split("..", 1)
+    for revision in (old, new):
+        check_revision(revision)
     commits = f"{old}..{new or 'HEAD'}"
 
     def git(*args: str) -> set[str]:
-        proc = subprocess.run(["git", "-C", str(repo), *args, commits],
+        # --end-of-options (git >= 2.24) and --: the range is a revision, never an
+        # option nor a path, even if check_revision let something through.
+        proc = subprocess.run(["git", "-C", str(repo), *args, "--end-of-options", commits, "--"],
                               capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise PlanError(f"git {args[0]} {revisions} failed: {proc.stderr.strip()}")

@@ -1,8 +1,10 @@
 """devinfra deploy: lock, disable file, disabled group, logs, skipped dependents, exit codes."""
 
+import contextlib
 import json
 import multiprocessing
 import os
+import signal
 import sqlite3
 import stat
 import subprocess
@@ -120,6 +122,91 @@ def test_a_second_deploy_waits_for_the_lock_then_gives_up(site, capsys):
         assert calls(site) == ["playbooks/base.yaml"]
     finally:
         holder.join(10)
+
+
+@pytest.fixture
+def long_deploy(site):
+    """start(*playbooks): a `devinfra deploy` process (its own process group) whose
+    ansible-playbook runs until killed; returns it and that playbook's pid. The
+    playbook writes its pid to `started` and, on SIGTERM, TERM to `got`."""
+    fake = site / "long-playbook"
+    fake.write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        trap 'echo TERM >> {site}/got; kill $sleeper; exit 143' TERM
+        sleep 30 &
+        sleeper=$!
+        echo $$ > {site}/started.tmp && mv {site}/started.tmp {site}/started
+        wait $sleeper
+        """))
+    fake.chmod(0o755)
+    started = []
+
+    def start(*playbooks):
+        with open(site / "deploy.out", "w") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "devinfra", "deploy", "--config", str(site / "no-deploy.yaml"),
+                 "--repo", str(ROOT), "--ansible-playbook", str(fake), "--log-dir", str(site / "logs"),
+                 "--lock-file", str(site / "lock"), "--disable-file", str(site / "DISABLE"),
+                 "-i", "inv", "--playbooks", *playbooks],
+                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        started.append(proc)
+        deadline = time.monotonic() + 30
+        while not (site / "started").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, (site / "deploy.out").read_text()
+            time.sleep(0.05)
+        return proc, int((site / "started").read_text())
+
+    yield start
+    for proc in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def test_the_lock_outlives_a_killed_deploy_while_its_playbook_runs(site, long_deploy, capsys):
+    deployer, playbook = long_deploy("base.yaml")
+    deployer.kill()
+    deployer.wait(10)
+    # Its ansible-playbook still runs, and holds the lock: a second deploy gives up, and
+    # says who holds the lock.
+    assert run(site, "--lock-timeout", "2", "--playbooks", "base.yaml") == deploy.EXIT_LOCKED
+    err = capsys.readouterr().err
+    assert f"deploy pid {deployer.pid} (no longer running)" in err, err
+    assert f"base.yaml: ansible-playbook pid {playbook} since" in err, err
+    assert calls(site) == [] and not (site / "got").exists()
+    # Once that playbook has ended, a third deploy takes the lock.
+    os.kill(playbook, signal.SIGTERM)
+    assert run(site, "--lock-timeout", "20", "--playbooks", "base.yaml") == 0
+    assert calls(site) == ["playbooks/base.yaml"]
+
+
+def test_sigterm_goes_to_the_playbook_and_the_deploy_waits_for_it(site, long_deploy, capsys):
+    deployer, playbook = long_deploy("base.yaml", "service-review.yaml")
+    deployer.terminate()
+    assert deployer.wait(20) == 128 + signal.SIGTERM
+    assert (site / "got").read_text() == "TERM\n"
+    with pytest.raises(ProcessLookupError):
+        os.kill(playbook, 0)  # ended, and reaped by the deploy
+    out = (site / "deploy.out").read_text()
+    assert "[1/2] base.yaml: FAILED" in out, out
+    assert "[2/2] service-review.yaml: SKIPPED (the deploy got SIGTERM)" in out
+    assert "stopped by SIGTERM" in out and "Traceback" not in out
+    assert [r["status"] for r in summary_of(site)["results"]] == ["failed", "skipped"]
+    # Nothing holds the lock any more.
+    assert run(site, "--lock-timeout", "5", "--playbooks", "base.yaml") == 0
+    assert calls(site) == ["playbooks/base.yaml"]
+
+
+@pytest.mark.parametrize("bad", ["--output={out}/F..HEAD", "HEAD..--output={out}/F"])
+def test_a_revision_that_git_would_read_as_an_option_is_refused(site, capsys, bad):
+    out = site / "out"
+    out.mkdir()
+    bad = bad.format(out=out)
+    assert run(site, "--", bad) == 1
+    err = capsys.readouterr().err
+    revision = next(part for part in bad.split("..", 1) if part.startswith("-"))
+    assert f"devinfra: error: bad revision {revision!r}" in err and "Traceback" not in err
+    assert list(out.iterdir()) == [] and calls(site) == []
 
 
 def test_a_range_deploys_what_the_plan_selects(site, capsys):

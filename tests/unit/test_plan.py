@@ -191,6 +191,24 @@ def test_cli_plans_a_git_range(tmp_path, capsys):
     assert "git diff nope..HEAD failed" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("bad", ["--output={out}/F..HEAD", "HEAD..--output={out}/F"])
+def test_a_revision_that_git_would_read_as_an_option_is_refused(tmp_path, capsys, bad):
+    bad = bad.format(out=tmp_path)
+    assert cli.main(["plan", "--repo", str(ROOT), "--", bad]) == 1
+    err = capsys.readouterr().err
+    revision = next(part for part in bad.split("..", 1) if part.startswith("-"))
+    assert err == f"devinfra: error: bad revision {revision!r}: a revision may not start with '-'\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_git_reads_the_range_as_a_revision_even_unchecked(tmp_path, monkeypatch):
+    """Defense in depth: --end-of-options, should a bad revision get past check_revision."""
+    monkeypatch.setattr(plan, "check_revision", lambda revision: None)
+    with pytest.raises(plan.PlanError, match="git diff --output=.* failed"):
+        plan.changed_files(ROOT, f"--output={tmp_path}/F..HEAD")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_changed_files_follow_zuuls_merger(tmp_path):
     """Files of the diff that the range's own commits touch (zuul.merger getFilesChanges)."""
     repo = tmp_path / "repo"
