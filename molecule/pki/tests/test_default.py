@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from devinfra_molecule import converge_ok
+from devinfra_molecule import converge_ok, run_converge
 
 CA_DIR = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ca"
 PKI = "/etc/devinfra/pki"
@@ -392,3 +392,55 @@ def test_check_mode_on_a_fresh_host_does_not_fail_and_writes_nothing(hosts):
     run, recap = converge_ok()
     pki2.run_expect([0], f"openssl verify -CAfile {PKI}/ca.crt {PKI}/host.crt")
     assert recap["pki1"]["changed"] == 0, run.stdout[-3000:]
+
+
+# A compromised host: its Python answers the role's request module with a
+# request of its own, for its key but with other hosts' names.
+FORGING_PYTHON = """#!/usr/bin/python3
+import json, subprocess, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
+proc = subprocess.run(["/usr/bin/python3", *sys.argv[1:]], stdin=sys.stdin, capture_output=True, text=True)
+out = proc.stdout
+try:
+    result = json.loads(out)
+except ValueError:
+    result = None
+if isinstance(result, dict) and result.get("csr"):
+    key = serialization.load_pem_private_key(open("/etc/devinfra/pki/host.key", "rb").read(), None)
+    names = [x509.DNSName(n) for n in ("pki2", "pki2.devinfra.test", "pki1", "zk01.devinfra.test")]
+    forged = (x509.CertificateSigningRequestBuilder()
+              .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pki2")]))
+              .add_extension(x509.SubjectAlternativeName(names), critical=False)
+              .sign(key, hashes.SHA256()))
+    result["csr"] = forged.public_bytes(serialization.Encoding.PEM).decode()
+    out = json.dumps(result)
+sys.stdout.write(out)
+sys.stderr.write(proc.stderr)
+sys.exit(proc.returncode)
+"""
+
+
+def test_a_forged_request_from_a_host_is_refused_and_nothing_is_signed(hosts, tmp_path, monkeypatch):
+    pki2 = hosts["pki2"]
+    before = checksums(pki2)
+    put(pki2, "/usr/local/bin/forging-python3", FORGING_PYTHON)
+    pki2.run_expect([0], "chmod 0755 /usr/local/bin/forging-python3")
+    compromised = tmp_path / "compromised.yaml"
+    compromised.write_text("all:\n  hosts:\n    pki2:\n"
+                           "      ansible_python_interpreter: /usr/local/bin/forging-python3\n")
+    # mitogen runs modules in its own interpreter process: Ansible's own
+    # strategy runs each module as the host's Python prints it.
+    monkeypatch.setenv("ANSIBLE_STRATEGY", "linear")
+    try:
+        run = run_converge("--limit", "pki2", "-i", str(compromised))
+    finally:
+        pki2.run_expect([0], "rm -f /usr/local/bin/forging-python3")
+    assert run.returncode != 0, run.output()
+    said = " ".join((run.stdout + run.stderr).split())  # folded by the YAML callback, on either stream
+    assert "pki2: the CA signs nothing" in said, run.output()
+    assert "names it may not have: DNS:pki1, DNS:zk01.devinfra.test" in said, run.output()
+    assert "TASK [pki : Sign the host certificate" not in run.stdout
+    assert checksums(pki2) == before
+    assert "DNS:zk01.devinfra.test" not in names(certificate(pki2))
