@@ -6,10 +6,10 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 ca="$here/.cache/aio/ca/ca.crt"
 ip() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "devinfra-aio-$1" 2>/dev/null || true; }
 printf '\nThe AIO, from this machine (names resolve inside the AIO only: map them in /etc/hosts,\nor use curl --resolve NAME:443:ADDRESS). Trust the AIO CA: %s\n\n' "$ca"
-printf '  %-28s %-32s %s\n' "service" "URL" "address"
+printf '  %-28s %-42s %s\n' "service" "URL" "address"
 while read -r what host url; do
   address=$(ip "$host")
-  printf '  %-28s %-32s %s\n' "${what//-/ }" "$url" "${address:-(container not running)}"
+  printf '  %-28s %-42s %s\n' "${what//-/ }" "$url" "${address:-(container not running)}"
 done <<'LIST'
 Zuul-(web-UI,-API) zuul01 https://zuul01.devinfra.test/t/devinfra/
 Zuul's-build-logs zuul01 https://zuul01/logs/

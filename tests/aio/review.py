@@ -73,8 +73,9 @@ def not_testable() -> str:
 class Contributor:
     """A work tree of <user>: a fork for bob (no commit access), the project itself for a core."""
 
-    def __init__(self, user: str, workdir: Path, fork: bool) -> None:
-        self.user, self.fork = user, fork
+    def __init__(self, user: str, workdir: Path, fork: bool, project: str = PROJECT) -> None:
+        self.user, self.fork, self.project = user, fork, project
+        namespace, name = project.split("/")
         ip = address(REVIEW)
         known = workdir / "known_hosts"
         host_key = sh("docker", "exec", REVIEW, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").split()[:2]
@@ -83,16 +84,16 @@ class Contributor:
                                        f"-o BatchMode=yes -o UserKnownHostsFile={known}",
                     "PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(workdir)}
         if fork:
-            pagure(user, "fork", {"repo": "system-config", "namespace": "devinfra", "wait": "true"})
-            path = f"forks/{user}/{PROJECT}.git"
+            pagure(user, "fork", {"repo": name, "namespace": namespace, "wait": "true"})
+            path = f"forks/{user}/{project}.git"
         else:
-            path = f"{PROJECT}.git"
-        self.path = workdir / f"{user}-tree"
+            path = f"{project}.git"
+        self.path = workdir / f"{user}-{name}"
         self.url = f"ssh://_pagure@{ip}:2222/{path}"
         self.git("clone", "-q", self.url, str(self.path), cwd=workdir)
         self.git("config", "user.name", user)
         self.git("config", "user.email", f"{user}@review01.aio")
-        self.git("remote", "add", "upstream", f"ssh://_pagure@{ip}:2222/{PROJECT}.git")
+        self.git("remote", "add", "upstream", f"ssh://_pagure@{ip}:2222/{project}.git")
 
     def git(self, *args: str, cwd: Path | None = None) -> str:
         return sh("git", *args, cwd=cwd or self.path, env=self.env)
@@ -107,11 +108,29 @@ class Contributor:
         self.git("push", "-q", "origin", branch)
         data = {"title": title, "branch_to": "master", "branch_from": branch}
         if self.fork:
-            data.update(repo_from="system-config", repo_from_username=self.user,
-                        repo_from_namespace="devinfra")
-        answer = pagure(self.user, f"{PROJECT}/pull-request/new", data)
+            namespace, name = self.project.split("/")
+            data.update(repo_from=name, repo_from_username=self.user, repo_from_namespace=namespace)
+        answer = pagure(self.user, f"{self.project}/pull-request/new", data)
         assert "id" in answer, answer
         return answer["id"], self.git("rev-parse", "HEAD").strip()
+
+
+def restore(core: Contributor, before: str, paths: list[str], timeout: float) -> None:
+    """Put <paths> back as they were at commit <before>, through a core's reviewed pull request."""
+    core.git("fetch", "-q", "upstream", "master")
+    if not core.git("diff", "--name-only", before, "upstream/master", "--", *paths).strip():
+        return
+    number, _ = core.propose("Restore what the AIO's tests changed",
+                             lambda tree: core.git("checkout", before, "--", *paths))
+    wait(lambda: zuul_flag(number) == "success", timeout, f"check passing on restoring pull request {number}")
+    comment(core.user, number, ":thumbsup:")
+    wait(lambda: pull(number)["status"] == "Merged", timeout, f"restoring pull request {number} merged")
+
+
+def close(user: str, number: int) -> None:
+    """<user> closes pull request <number> unmerged (its author may)."""
+    answer = pagure(user, f"{PROJECT}/pull-request/{number}/close", {})
+    assert answer.get("message") == "Pull-request closed!", answer
 
 
 def comment(user: str, number: int, text: str) -> None:
@@ -134,9 +153,16 @@ def items(pipeline: str) -> list[dict]:
             for queue in p["change_queues"] for head in queue["heads"] for item in head]
 
 
+def item(pipeline: str, number: int) -> dict | None:
+    """Pull request <number>'s queue item in <pipeline> (refs' ids are "<number>,<head>"), or None."""
+    for queued in items(pipeline):
+        if any(str(ref.get("id", "")).split(",")[0] == str(number) for ref in queued["refs"]):
+            return queued
+    return None
+
+
 def in_pipeline(pipeline: str, number: int) -> bool:
-    return any(str(number) == str(change.get("id", "")).split(",")[0]
-               for item in items(pipeline) for change in item.get("changes", [item]))
+    return item(pipeline, number) is not None
 
 
 def wait(probe, timeout: float, what: str, interval: float = 3):
@@ -190,3 +216,33 @@ def served_title(wait_seconds: float = 0) -> str | None:
         if time.monotonic() >= deadline:
             return None
         time.sleep(1)
+
+
+def secret_values() -> set[str]:
+    """Every value of the AIO's test secrets, and its private keys' bodies."""
+    values: set[str] = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str) and len(node) >= 8 and "{{" not in node:
+            values.add(node)
+    walk(SECRETS)
+    for key in [*KEYS.glob("*_ed25519"), KEYS / "ca" / "ca.key"]:
+        lines = [line for line in key.read_text().splitlines() if line and not line.startswith("-----")]
+        values.update(line for line in lines if len(line) >= 16)
+    return values
+
+
+def published_secrets(builds: list[str]) -> list[str]:
+    """The files the builds published (the log store on zuul01) that hold a test secret value."""
+    patterns = "\n".join(sorted(secret_values())) + "\n"
+    subprocess.run(["docker", "exec", "-i", ZUUL, "sh", "-c", "cat > /tmp/aio-secret-patterns"],
+                   input=patterns, text=True, check=True)
+    roots = [f"/srv/zuul-logs/{uuid}" for uuid in builds if uuid]
+    found = sh("docker", "exec", ZUUL, "grep", "-rlF", "-f", "/tmp/aio-secret-patterns", *roots, check=False)
+    return found.split()

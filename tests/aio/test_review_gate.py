@@ -85,7 +85,7 @@ def test_a_change_that_breaks_lint_is_reported_and_cannot_merge_even_approved(bo
     assert not in_pipeline("gate", number)
     time.sleep(20)
     assert pull(number)["status"] == "Open"
-    review.pagure("bob", f"{review.PROJECT}/pull-request/{number}/close", {})
+    review.close("bob", number)
 
 
 def test_a_core_veto_keeps_an_approved_change_out_of_the_gate_until_withdrawn(bob):
@@ -110,3 +110,82 @@ def test_a_core_veto_keeps_an_approved_change_out_of_the_gate_until_withdrawn(bo
     said = wait(lambda: policy_said(number, seen), 300, "the verdict once the veto is withdrawn")
     assert "Enqueued in gate" in said
     wait(lambda: pull(number)["status"] == "Merged", GATE_TIMEOUT, f"the gate merging pull request {number}")
+
+
+PROBE_FILE = "bench/bench_yamlgroup.py"
+OTHER_FILE = "bench/bench_mirror.py"
+
+
+def define(name: str, value: str, at_end: bool):
+    """A change for Contributor.propose: a function <name> in PROBE_FILE, before its main guard or at its end.
+
+    Each alone is clean; both together redefine the function, which ruff
+    (F811, in devinfra-lint) refuses: a semantic conflict git merges cleanly.
+    """
+    def change(tree):
+        path = tree / PROBE_FILE
+        text = path.read_text()
+        function = f"def {name}():\n    return {value!r}\n"
+        if at_end:
+            text = f"{text}\n\n{function}"
+        else:
+            guard = 'if __name__ == "__main__":'
+            text = text.replace(guard, f"{function}\n\n{guard}")
+        path.write_text(text)
+    return change
+
+
+def touch_docstring(tree) -> None:
+    path = tree / OTHER_FILE
+    lines = path.read_text().splitlines(keepends=True)
+    lines[0] = lines[0].replace('"""', '"""AIO gate test: ', 1)
+    path.write_text("".join(lines))
+
+
+@pytest.fixture(scope="module")
+def alice(tmp_path_factory):
+    return Contributor("alice", tmp_path_factory.mktemp("alice"), fork=False)
+
+
+def test_two_approved_changes_the_first_failing_the_second_is_retested_without_it_and_merges(bob, alice):
+    alice.git("fetch", "-q", "upstream", "master")
+    before = alice.git("rev-parse", "upstream/master").strip()
+    name = f"gate_probe_{uuid.uuid4().hex[:8]}"
+    try:
+        # Three changes, each clean alone: ahead (defines <name> at the end of
+        # the file), first (defines it again before the main guard) and second
+        # (unrelated). Once ahead merges, first breaks lint; second does not.
+        ahead, _ = bob.propose("Add a gate probe at the end", define(name, "ahead", at_end=True))
+        first, _ = bob.propose("Add the same gate probe above main", define(name, "first", at_end=False))
+        second, _ = bob.propose("Mark the mirror bench as touched by the gate test", touch_docstring)
+        for number in (ahead, first, second):
+            wait(lambda n=number: zuul_flag(n) == "success", CHECK_TIMEOUT, f"check passing on {number}")
+
+        comment("alice", ahead, ":thumbsup:")
+        wait(lambda: pull(ahead)["status"] == "Merged", GATE_TIMEOUT, f"the gate merging {ahead}")
+        comment("alice", first, ":thumbsup:")
+        first_item = wait(lambda: review.item("gate", first), 300, f"{first} in the gate")
+        comment("alice", second, ":thumbsup:")
+        # second is queued behind first ...
+        wait(lambda: (review.item("gate", second) or {}).get("item_ahead") == first_item["id"], 300,
+             f"{second} queued behind {first} in the gate")
+
+        # ... first fails and leaves the gate unmerged; second is re-tested alone and merges.
+        wait(lambda: pull(second)["status"] == "Merged", GATE_TIMEOUT, f"the gate merging {second}")
+        assert pull(first)["status"] == "Open"
+        assert not in_pipeline("gate", first)
+        failed = review.buildsets("gate", first)
+        assert failed and failed[0]["result"] == "FAILURE", failed
+        assert review.results(failed[0]) == {"devinfra-lint": "FAILURE"}
+        passed = review.buildsets("gate", second)
+        assert passed[0]["result"] == "SUCCESS", passed
+        assert passed[0]["first_build_start_time"] >= failed[0]["last_build_end_time"], (
+            "second's passing gate run started before first failed: it was not re-tested without first")
+        alice.git("fetch", "-q", "upstream", "master")
+        merged = alice.git("log", "--format=%s", f"{before}..upstream/master")
+        assert "Mark the mirror bench as touched by the gate test" in merged
+        assert "Add a gate probe at the end" in merged
+        assert "Add the same gate probe above main" not in merged
+        review.close("bob", first)
+    finally:
+        review.restore(alice, before, [PROBE_FILE, OTHER_FILE], GATE_TIMEOUT)

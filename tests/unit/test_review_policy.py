@@ -64,3 +64,17 @@ def test_new_commits_drop_earlier_approvals_but_not_a_veto():
 
 def test_plain_comments_are_not_votes():
     assert verdict(comment("alice", "please rebase", 10))["approved_by"] == []
+
+
+def status(pipeline, *ids):
+    """Zuul 14's /status answer with one queue item per change id (items name their changes in refs)."""
+    heads = [[{"id": f"uuid-{n}", "refs": [{"id": change_id, "project": "devinfra/system-config"}]}]
+             for n, change_id in enumerate(ids)]
+    return {"pipelines": [{"name": "check", "change_queues": []},
+                          {"name": pipeline, "change_queues": [{"heads": heads}]}]}
+
+
+def test_a_change_is_found_in_the_gate_by_its_refs():
+    assert policy.in_pipeline(status("gate", "5,abc", "6,def"), "gate", "6,def")
+    assert not policy.in_pipeline(status("gate", "5,abc"), "gate", "5,other-revision")
+    assert not policy.in_pipeline(status("check", "5,abc"), "gate", "5,abc")

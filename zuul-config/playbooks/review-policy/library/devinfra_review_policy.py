@@ -74,6 +74,14 @@ def verdict(pull, cores):
             "enter_gate": bool(approved) and not vetoed}
 
 
+def in_pipeline(status, pipeline, change_id):
+    """Whether Zuul's status (its /status answer) has the change "<number>,<revision>" queued in pipeline."""
+    return any(
+        any(ref.get("id") == change_id for ref in item.get("refs", []))
+        for queued in status.get("pipelines", []) if queued.get("name") == pipeline
+        for queue in queued.get("change_queues", []) for head in queue.get("heads", []) for item in head)
+
+
 def refresh_mergeability(module, base, user, password, project, number, uid):
     """Have Pagure compute the pull request's merge status, as its web page does (login, then /pv/...)."""
     import http.cookiejar
@@ -151,16 +159,16 @@ def main():
     zuul_api = f"{p['zuul_url'].rstrip('/')}/api/tenant/{p['tenant']}"
     status = call(module, f"{zuul_api}/status", zuul)
     change_id = f"{p['number']},{p['revision']}"
-    in_gate = any(
-        item.get("id") == change_id or any(c.get("id") == change_id for c in item.get("changes", []))
-        for pipeline in status.get("pipelines", []) if pipeline.get("name") == p["gate"]
-        for queue in pipeline.get("change_queues", []) for head in queue.get("heads", []) for item in head)
+    in_gate = in_pipeline(status, p["gate"], change_id)
     result["in_gate"] = in_gate
     action = "none"
     result["mergeable"] = pull.get("cached_merge_status")
     if pull.get("status") == "Open":
         if result["enter_gate"] and result["checked"] and not in_gate:
-            if result["mergeable"] not in ("FFORWARD", "MERGE") and p["bot_password_file"]:
+            # Always recomputed: the cached status of a pull request goes stale
+            # (then "unknown") when its target branch moves, and Zuul refuses
+            # to enqueue a change whose cached status is not mergeable.
+            if p["bot_password_file"]:
                 with open(p["bot_password_file"]) as handle:
                     password = handle.read().strip()
                 result["mergeable"] = refresh_mergeability(module, p["pagure_url"].rstrip("/"), p["bot"],
