@@ -66,12 +66,14 @@ $(CURDIR)/.cache/aio/id_ed25519:
 	ssh-keygen -q -t ed25519 -N '' -C aio-admin@devinfra -f $@
 
 # The AIO review server's two users (alice, a core reviewer; bob, a
-# contributor) push with these keys.
+# contributor) push with these keys; Zuul's deploy job logs in to the
+# bastion with bastion_ci's.
 $(CURDIR)/.cache/aio/%_ed25519:
 	@mkdir -p $(@D)
 	ssh-keygen -q -t ed25519 -N '' -C $*@devinfra-aio -f $@
 
-aio: venv image $(CURDIR)/.cache/aio/id_ed25519 $(CURDIR)/.cache/aio/alice_ed25519 $(CURDIR)/.cache/aio/bob_ed25519
+aio: venv image $(CURDIR)/.cache/aio/id_ed25519 $(CURDIR)/.cache/aio/alice_ed25519 $(CURDIR)/.cache/aio/bob_ed25519 \
+     $(CURDIR)/.cache/aio/bastion_ci_ed25519
 	devinfra hosts create --set aio --mirror "" --inventory $(AIO_INVENTORY)
 	ANSIBLE_STRATEGY=$(AIO_STRATEGY) ansible-playbook -i inventory/aio playbooks/site.yaml
 	@# The AIO's Zuul holds a clone of this repository and deploys what is

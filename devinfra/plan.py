@@ -41,6 +41,7 @@ class Job:
     name: str
     parent: str | None = None
     attrs: dict = field(default_factory=dict)
+    source: Path | None = None  # the zuul.d directory that defines it
 
 
 @dataclass
@@ -58,11 +59,20 @@ def _as_list(value) -> list:
 
 
 def load_zuul_dir(path: Path) -> tuple[dict[str, Job], list[dict]]:
-    """The jobs and the project stanzas of a zuul.d directory."""
+    """The jobs and the project stanzas of a zuul.d directory.
+
+    The jobs of the site's trusted config project (zuul-config/zuul.d beside
+    it, as in this repository) are loaded too, as the parents they are: the
+    deploy jobs inherit devinfra-deploy from there. Its project stanzas are
+    not this repository's and are left out.
+    """
     if not path.is_dir():
         raise PlanError(f"{path} is not a directory (expected the repository's zuul.d/)")
     jobs: dict[str, Job] = {}
     projects: list[dict] = []
+    trusted = path.parent / "zuul-config" / "zuul.d"
+    if trusted.is_dir() and trusted.resolve() != path.resolve():
+        jobs, _ = load_zuul_dir(trusted)
     for conf in sorted(path.glob("*.yaml")):
         try:
             items = yaml.safe_load(conf.read_text()) or []
@@ -73,9 +83,13 @@ def load_zuul_dir(path: Path) -> tuple[dict[str, Job], list[dict]]:
                 raise PlanError(f"{conf}: each entry must be a one-key mapping (job, project, ...)")
             kind, body = next(iter(item.items()))
             if kind == "job":
-                if body["name"] in jobs:
+                known = jobs.get(body["name"])
+                if known and known.source == conf.parent:
                     raise PlanError(f"{conf}: job {body['name']} is defined twice")
-                jobs[body["name"]] = Job(body["name"], body.get("parent"), dict(body))
+                if known:
+                    raise PlanError(f"{conf}: job {body['name']} is already defined by the trusted "
+                                    f"config project ({known.source})")
+                jobs[body["name"]] = Job(body["name"], body.get("parent"), dict(body), conf.parent)
             elif kind == "project":
                 projects.append(body)
     return jobs, projects

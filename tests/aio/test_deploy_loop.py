@@ -24,6 +24,7 @@ NOT_TESTABLE = review.not_testable()
 pytestmark = pytest.mark.skipif(bool(NOT_TESTABLE), reason=f"AIO loop not testable: {NOT_TESTABLE}")
 FIGURES = review.ROOT / ".artifacts" / "aio-deploy-figures.json"
 TIMEOUT = 1500
+BASTION = "devinfra-aio-bastion01"
 
 
 def figure(name: str, value) -> None:
@@ -38,7 +39,7 @@ def both(*changes):
 
 
 def retention() -> str:
-    return review.sh("docker", "exec", "devinfra-aio-bastion01", "cat",
+    return review.sh("docker", "exec", BASTION, "cat",
                      "/etc/tmpfiles.d/devinfra-deploy.conf")
 
 
@@ -97,8 +98,25 @@ def test_a_broken_playbook_fails_alone_its_dependents_skip_and_the_rest_applies(
     assert " 91d" in retention()
     builds = review.zuul(f"buildset/{deploys[0]['uuid']}")["builds"]
     failed = next(b for b in builds if b["job_name"] == "deploy-mirror")
-    run = f"/srv/zuul-logs/{failed['uuid']}/bastion/deploy"
-    summary = json.loads(review.sh("docker", "exec", review.ZUUL, "cat", f"{run}/summary.json"))
-    assert [(r["playbook"], r["status"]) for r in summary["results"]] == [("service-mirror.yaml", "failed")]
-    report = review.sh("docker", "exec", review.ZUUL, "cat", f"{run}/ara-report/index.html")
+    # Published: the run's summary only. The logs and the ARA record stay on
+    # the bastion, the deploy group's.
+    published = f"/srv/zuul-logs/{failed['uuid']}"
+    said = json.loads(review.sh("docker", "exec", review.ZUUL, "cat", f"{published}/deploy-summary.json"))
+    assert said["playbook"] == "service-mirror.yaml" and said["exit"] != 0
+    results = [(r["playbook"], r["status"]) for r in said["summary"]["results"]]
+    assert results == [("service-mirror.yaml", "failed")]
+    files = review.sh("docker", "exec", review.ZUUL, "find", published, "-type", "f").split()
+    assert not [f for f in files if "ara" in f or f.endswith("-service-mirror.log")], files
+    run = said["logs"]
+    report = review.sh("docker", "exec", BASTION, "cat", f"{run}/ara-report/index.html")
     assert "service-mirror.yaml" in report
+    assert review.sh("docker", "exec", BASTION, "stat", "-c", "%U:%G %A", run).split() == [
+        "devinfra-deploy:devinfra-deploy", "drwxrws---"]
+
+
+def test_no_secret_reaches_a_published_deploy_log():
+    """Every file every deploy build published is searched for every test secret value."""
+    builds = review.zuul("builds?pipeline=deploy&limit=50")
+    assert builds, "no deploy build to search (the tests above make some)"
+    found = review.published_secrets([b["uuid"] for b in builds])
+    assert found == [], f"test secrets in published deploy logs: {found}"

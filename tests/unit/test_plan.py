@@ -106,10 +106,35 @@ def test_the_daily_run_converges_everything():
 
 def test_every_deploy_job_holds_the_deploy_semaphore():
     jobs, _ = plan.load_zuul_dir(ZUUL_D)
-    assert jobs["devinfra-deploy"].attrs["semaphores"] == "devinfra-deploy"
+    assert jobs["devinfra-deploy-playbook"].attrs["semaphores"] == "devinfra-deploy"
     for name in deploy_jobs():
-        assert jobs[name].parent == "devinfra-deploy"
+        assert jobs[name].parent == "devinfra-deploy-playbook"
         assert "semaphores" not in jobs[name].attrs, name
+
+
+def test_deploy_jobs_reach_the_bastion_only_through_the_trusted_post_review_job():
+    """No deploy job asks for a node; the way to the bastion is the config project's."""
+    jobs, _ = plan.load_zuul_dir(ZUUL_D)
+    trusted = jobs["devinfra-deploy"]
+    assert trusted.source == ROOT / "zuul-config" / "zuul.d"
+    assert trusted.attrs["post-review"] is True
+    assert trusted.attrs["nodeset"] == {"nodes": []}
+    assert [s["secret"] for s in trusted.attrs["secrets"]] == ["devinfra-bastion"]
+    assert jobs["devinfra-deploy-playbook"].parent == "devinfra-deploy"
+    for name in [*deploy_jobs(), "devinfra-deploy-playbook"]:
+        assert not {"nodeset", "run", "pre-run", "post-run", "secrets"} & set(jobs[name].attrs), name
+    # No nodeset of this repository names the bastion.
+    for conf in ZUUL_D.glob("*.yaml"):
+        assert "label: bastion" not in conf.read_text(), conf
+
+
+def test_a_job_may_not_redefine_a_trusted_one(tmp_path):
+    (tmp_path / "zuul-config" / "zuul.d").mkdir(parents=True)
+    (tmp_path / "zuul-config" / "zuul.d" / "jobs.yaml").write_text("- job: {name: devinfra-deploy}\n")
+    (tmp_path / "zuul.d").mkdir()
+    (tmp_path / "zuul.d" / "jobs.yaml").write_text("- job: {name: devinfra-deploy}\n")
+    with pytest.raises(plan.PlanError, match="already defined by the trusted config project"):
+        plan.load_zuul_dir(tmp_path / "zuul.d")
 
 
 # --- the semantics, on small zuul.d directories ---------------------------
