@@ -240,6 +240,8 @@ def secret_values() -> set[str]:
 
 def published_secrets(builds: list[str]) -> list[str]:
     """The files the builds published (the log store on zuul01) that hold a test secret value."""
+    if not [uuid for uuid in builds if uuid]:
+        return []  # nothing published (and grep without a path would read its input)
     patterns = "\n".join(sorted(secret_values())) + "\n"
     subprocess.run(["docker", "exec", "-i", ZUUL, "sh", "-c", "cat > /tmp/aio-secret-patterns"],
                    input=patterns, text=True, check=True)

@@ -2,11 +2,11 @@
 
 bob proposes, on sandbox/sandbox (an untrusted project of the AIO's tenant,
 as every project but the config projects is in production), jobs that ask
-for the bastion: a nodeset with a `bastion` label, and children of the
-trusted devinfra-deploy that would get its secret (one with its own
-playbook, one with the parent's). Zuul runs the change's harmless job on
-the build node, and nothing of it on the bastion: no file written there,
-no deploy started, no secret in what it published. Runs against a
+for the bastion: a nodeset with a `bastion` label (no label names it), and
+children of the trusted devinfra-deploy that would get its secret (one
+with its own playbook, one with the parent's; the job is post-review, so
+Zuul refuses them in check). Nothing of either runs on the bastion: no
+file written there, no deploy started, no secret in what they published. Runs against a
 deployed AIO (`make aio`); skipped, with the reason, when there is none.
 """
 
@@ -26,13 +26,23 @@ BASTION = "devinfra-aio-bastion01"
 MARKER = "/tmp/devinfra-stolen"
 CHECK_TIMEOUT = 900
 
-ZUUL_YAML = """\
+BASTION_NODE_JOBS = """\
 - job:
     name: steal-on-the-bastion-node
     nodeset:
       nodes:
         - {name: bastion, label: bastion}
     run: steal.yaml
+- job:
+    name: harmless
+    run: harmless.yaml
+- project:
+    check:
+      jobs:
+        - steal-on-the-bastion-node
+        - harmless
+"""
+DEPLOY_SECRET_JOBS = """\
 - job:
     name: steal-with-the-deploy-secret
     parent: devinfra-deploy
@@ -48,7 +58,6 @@ ZUUL_YAML = """\
 - project:
     check:
       jobs:
-        - steal-on-the-bastion-node
         - steal-with-the-deploy-secret
         - deploy-from-a-proposed-change
         - harmless
@@ -79,42 +88,59 @@ def sandbox(tmp_path_factory):
         alice.git("add", "README")
         alice.git("commit", "-qm", "Start the sandbox")
         alice.git("push", "-q", "origin", "HEAD:master")
+    # Zuul learns a new project's branches when it reloads the tenant.
+    review.sh("docker", "exec", "-u", "zuul", review.ZUUL, "/opt/zuul/bin/zuul-scheduler",
+              "tenant-reconfigure", review.TENANT)
+    time.sleep(30)
     return Contributor("bob", tmp_path_factory.mktemp("bob"), fork=True, project=SANDBOX)
 
 
-def write_jobs(tree: Path) -> None:
-    (tree / ".zuul.yaml").write_text(ZUUL_YAML)
-    (tree / "steal.yaml").write_text(STEAL_YAML)
-    (tree / "harmless.yaml").write_text(HARMLESS_YAML)
+def propose_jobs(sandbox: Contributor, title: str, zuul_yaml: str) -> tuple[dict, dict]:
+    """bob's pull request adding these jobs; its finished check buildset and {job: result}."""
+    def change(tree: Path) -> None:
+        (tree / ".zuul.yaml").write_text(zuul_yaml)
+        (tree / "steal.yaml").write_text(STEAL_YAML)
+        (tree / "harmless.yaml").write_text(HARMLESS_YAML)
+        sandbox.git("add", ".zuul.yaml", "steal.yaml", "harmless.yaml")
+
+    number, _ = sandbox.propose(title, change)
+    query = f"buildsets?project={SANDBOX}&change={number}&pipeline=check"
+    [buildset, *_] = wait(lambda: [b for b in review.zuul(query) if b.get("result")], CHECK_TIMEOUT,
+                          f"the check of {SANDBOX} pull request {number}")
+    full = review.zuul(f"buildset/{buildset['uuid']}")
+    return full, {b["job_name"]: b["result"] for b in full.get("builds", [])}
 
 
 def deploy_runs() -> list[str]:
     return review.sh("docker", "exec", BASTION, "ls", "/var/log/devinfra-deploy").split()
 
 
-def test_a_proposed_change_gets_neither_the_bastion_nor_the_deploy_secret(sandbox):
-    review.sh("docker", "exec", BASTION, "rm", "-f", MARKER)
-    runs_before = deploy_runs()
-
-    def change(tree):
-        write_jobs(tree)
-        sandbox.git("add", ".zuul.yaml", "steal.yaml", "harmless.yaml")
-
-    number, _ = sandbox.propose("Try jobs that reach for the bastion", change)
-    query = f"buildsets?project={SANDBOX}&change={number}&pipeline=check"
-    buildsets = wait(lambda: [b for b in review.zuul(query) if b.get("result")], CHECK_TIMEOUT,
-                     f"the check of {SANDBOX} pull request {number}")
-    full = review.zuul(f"buildset/{buildsets[0]['uuid']}")
-    results = {b["job_name"]: b["result"] for b in full["builds"]}
-    # Zuul did run the change's own jobs: the harmless one, on the build node.
-    assert results.get("harmless") == "SUCCESS", (full["result"], full.get("message"), results)
-    assert buildsets[0]["result"] != "SUCCESS", results
-    for job in ("steal-on-the-bastion-node", "steal-with-the-deploy-secret", "deploy-from-a-proposed-change"):
-        assert results.get(job) != "SUCCESS", (job, results)
+def nothing_ran_on_the_bastion() -> bool:
     time.sleep(5)
     marked = review.sh("docker", "exec", BASTION, "sh", "-c", f"test -e {MARKER} && echo yes || echo no")
-    assert marked.strip() == "no", "a job of the proposed change ran on the bastion"
-    assert deploy_runs() == runs_before
+    return marked.strip() == "no"
+
+
+def test_no_proposed_job_gets_the_bastion_as_its_node(sandbox):
+    review.sh("docker", "exec", BASTION, "rm", "-f", MARKER)
+    full, results = propose_jobs(sandbox, "Ask for the bastion as a node", BASTION_NODE_JOBS)
+    # No label names the bastion: the change's configuration is refused, or the job gets no node.
+    assert full["result"] != "SUCCESS" and results.get("steal-on-the-bastion-node") != "SUCCESS", (
+        full["result"], full.get("message"), results)
+    assert nothing_ran_on_the_bastion(), "a job of the proposed change ran on the bastion"
+
+
+def test_no_proposed_job_gets_the_deploy_secret_or_starts_a_deploy(sandbox):
+    review.sh("docker", "exec", BASTION, "rm", "-f", MARKER)
+    runs_before = deploy_runs()
+    full, results = propose_jobs(sandbox, "Inherit the deploy job", DEPLOY_SECRET_JOBS)
+    # devinfra-deploy is post-review: Zuul refuses to freeze a check job
+    # graph holding its children, so none of the change's jobs runs.
+    assert full["result"] == "CONFIG_ERROR", (full["result"], full.get("message"), results)
+    assert "Pre-review pipeline check does not allow post-review job" in full["message"]
+    assert not [job for job, result in results.items() if result == "SUCCESS"], results
+    assert nothing_ran_on_the_bastion(), "a job of the proposed change ran on the bastion"
+    assert deploy_runs() == runs_before, "a deploy started"
     # Nothing it published holds the deploy key or any other test secret.
-    found = review.published_secrets([b["uuid"] for b in full["builds"]])
+    found = review.published_secrets([b["uuid"] for b in full.get("builds", [])])
     assert found == [], f"test secrets in what the change's builds published: {found}"
