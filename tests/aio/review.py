@@ -47,6 +47,8 @@ def pagure(user: str, path: str, data: dict | None = None):
     """Pagure's API as <user> (from review01 itself, which trusts the AIO's CA)."""
     args = ["docker", "exec", REVIEW, "curl", "-sS", "--cacert", "/etc/devinfra/pki/ca.crt",
             "-H", f"Authorization: token {TOKENS[user]}"]
+    if data is not None:
+        args += ["-X", "POST"]  # even with nothing to send (closing a pull request)
     for key, value in (data or {}).items():
         args += ["--data-urlencode", f"{key}={value}"]
     return json.loads(sh(*args, f"https://review01/api/0/{path}"))
