@@ -26,23 +26,28 @@ BASTION = "devinfra-aio-bastion01"
 MARKER = "/tmp/devinfra-stolen"
 CHECK_TIMEOUT = 900
 
-BASTION_NODE_JOBS = """\
+HARMLESS_JOB = """\
+- job:
+    name: harmless
+    run: harmless.yaml
+"""
+
+
+def with_harmless_job(jobs: str, names: list[str]) -> str:
+    """A .zuul.yaml: <jobs>, a harmless job, and a check stanza running <names> and it."""
+    listed = "".join(f"        - {name}\n" for name in [*names, "harmless"])
+    return f"{jobs}{HARMLESS_JOB}- project:\n    check:\n      jobs:\n{listed}"
+
+
+BASTION_NODE_JOBS = with_harmless_job("""\
 - job:
     name: steal-on-the-bastion-node
     nodeset:
       nodes:
         - {name: bastion, label: bastion}
     run: steal.yaml
-- job:
-    name: harmless
-    run: harmless.yaml
-- project:
-    check:
-      jobs:
-        - steal-on-the-bastion-node
-        - harmless
-"""
-DEPLOY_SECRET_JOBS = """\
+""", ["steal-on-the-bastion-node"])
+DEPLOY_SECRET_JOBS = with_harmless_job("""\
 - job:
     name: steal-with-the-deploy-secret
     parent: devinfra-deploy
@@ -52,16 +57,7 @@ DEPLOY_SECRET_JOBS = """\
     parent: devinfra-deploy
     vars:
       devinfra_deploy_playbook: base.yaml
-- job:
-    name: harmless
-    run: harmless.yaml
-- project:
-    check:
-      jobs:
-        - steal-with-the-deploy-secret
-        - deploy-from-a-proposed-change
-        - harmless
-"""
+""", ["steal-with-the-deploy-secret", "deploy-from-a-proposed-change"])
 STEAL_YAML = f"""\
 - hosts: all
   tasks:
