@@ -116,7 +116,8 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
             steps, repo=repo, inventories=settings["inventory"],
             log_root=Path(settings["log_dir"]), lock_file=Path(settings["lock_file"]),
             lock_timeout=float(settings["lock_timeout"]), disable_file=Path(settings["disable_file"]),
-            ansible_playbook=settings["ansible_playbook"], strategy=settings["ansible_strategy"])
+            ansible_playbook=settings["ansible_playbook"], strategy=settings["ansible_strategy"],
+            summary_file=Path(args.summary_file) if args.summary_file else None)
     except plan.PlanError as exc:
         print(f"devinfra: error: {exc}", file=sys.stderr)
         return 1
@@ -230,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_deploy.add_argument("--disable-file",
                           help="while this file exists nothing is deployed; it holds the reason "
                                "(default /etc/devinfra/DISABLE-DEPLOY)")
+    p_deploy.add_argument("--summary-file", metavar="PATH",
+                          help="also write the run's summary (JSON, with its log directory) to PATH")
     p_deploy.add_argument("--ansible-playbook", help=argparse.SUPPRESS)
     p_deploy.add_argument("--ansible-strategy",
                           help="Ansible strategy of every run, e.g. mitogen_linear (default: ansible.cfg's)")

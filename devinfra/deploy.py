@@ -418,7 +418,9 @@ def summary_table(results: Sequence[Result]) -> str:
 
 def deploy(steps: Sequence[plan.Step], *, repo: Path, inventories: Sequence[str], log_root: Path,
            lock_file: Path, lock_timeout: float, disable_file: Path,
-           ansible_playbook: str = "ansible-playbook", strategy: str = "", out=None) -> int:
+           ansible_playbook: str = "ansible-playbook", strategy: str = "", out=None,
+           summary_file: Path | None = None) -> int:
+    """Run the steps under the lock; summary_file, if given, gets the run's summary and log directory."""
     out = out or sys.stdout
     check_disabled(disable_file)
     signals = SignalForwarder()
@@ -441,6 +443,8 @@ def deploy(steps: Sequence[plan.Step], *, repo: Path, inventories: Sequence[str]
                    "ara_database": env["ARA_DATABASE_NAME"] if env else None,
                    "ara_report": str(report / "index.html") if report else None}
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if summary_file:
+            summary_file.write_text(json.dumps({**summary, "logs": str(run_dir)}, indent=2) + "\n")
     print(summary_table(results), file=out)
     print(f"logs: {run_dir}", file=out)
     if report:

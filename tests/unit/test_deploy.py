@@ -65,6 +65,21 @@ def test_named_playbooks_run_in_dependency_order_with_logs(site, capsys):
     assert [r["status"] for r in summary["results"]] == ["ok", "ok"]
 
 
+def test_the_summary_file_gets_the_summary_and_the_log_directory(site):
+    assert run(site, "--playbooks", "base.yaml", "--summary-file", str(site / "said.json")) == 0
+    said = json.loads((site / "said.json").read_text())
+    run_dir = next((site / "logs").iterdir())
+    assert said["logs"] == str(run_dir)
+    assert said["results"] == json.loads((run_dir / "summary.json").read_text())["results"]
+
+
+def test_a_disabled_deploy_writes_no_summary_file(site):
+    (site / "DISABLE").write_text("maintenance\n")
+    code = run(site, "--playbooks", "base.yaml", "--summary-file", str(site / "said.json"))
+    assert code == deploy.EXIT_DISABLED
+    assert not (site / "said.json").exists()
+
+
 def test_a_strategy_setting_reaches_every_run_and_none_keeps_ansible_cfgs(site, monkeypatch):
     monkeypatch.delenv("ANSIBLE_STRATEGY", raising=False)
     assert run(site, "--playbooks", "base.yaml") == 0

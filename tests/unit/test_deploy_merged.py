@@ -19,9 +19,14 @@ marker = pathlib.Path("marker.txt").read_text().strip()
 run = pathlib.Path(sys.argv[0]).resolve().parents[1] / ".." / "run"
 run = run.resolve()
 run.mkdir(exist_ok=True)
-(run / "summary.json").write_text(json.dumps({"results": [{"playbook": sys.argv[-1], "status": "ok"}]}))
+summary = {"results": [{"playbook": sys.argv[sys.argv.index("--playbooks") + 1], "status": "ok"}]}
+(run / "summary.json").write_text(json.dumps(summary))
+if "--summary-file" in sys.argv:
+    path = pathlib.Path(sys.argv[sys.argv.index("--summary-file") + 1])
+    path.write_text(json.dumps(dict(summary, logs=str(run))))
 print("deploying", sys.argv[1:], "with the code of", marker)
-print(f"logs: {run}")
+# A line that looks like the log directory's, printed by a playbook, say: not read.
+print("logs: /etc")
 '''
 
 
@@ -78,6 +83,8 @@ def test_the_tip_of_the_deploy_branch_is_deployed_with_its_own_code(review):
     said = summary(proc)
     assert said["playbook"] == "service-etherpad.yaml" and said["exit"] == 0
     assert said["summary"] == {"results": [{"playbook": "service-etherpad.yaml", "status": "ok"}]}
+    # The log directory comes from the summary file, not from a line of the output.
+    assert said["logs"] == str(tmp / "deploy" / "run"), said
 
 
 def test_what_was_left_in_the_checkout_does_not_run(review):
