@@ -150,6 +150,20 @@ def test_static_location_does_not_reach_outside_its_directory(client, cafile):
         assert "not for the web" not in body, path
 
 
+def test_static_location_does_not_follow_symbolic_links(webfront1, client, cafile):
+    """A link in the served tree (to a file or a directory outside it) is refused (403, 404), not followed."""
+    webfront1.run_expect([0], "ln -sfn /etc/passwd /srv/logs/build-1/passwd"
+                              " && ln -sfn /etc /srv/logs/build-1/etc")
+    try:
+        for path in ("passwd", "etc/passwd"):
+            out = client.run(f"{CURL} -o /tmp/body -w '%{{http_code}}' --cacert {cafile['webfront1']}"
+                             f" https://webfront1/logs/build-1/{path}")
+            assert out.stdout in ("403", "404"), (path, out.stdout, out.stderr)
+            assert "root:x:0:0" not in client.file("/tmp/body").content_string
+    finally:
+        webfront1.run_expect([0], "rm -f /srv/logs/build-1/passwd /srv/logs/build-1/etc")
+
+
 def test_request_body_limit(client, cafile):
     ca = f"--cacert {cafile['webfront1']}"
     small = client.check_output(f"head -c 102400 /dev/zero | {CURL} {ca} --data-binary @- https://webfront1/upload")
