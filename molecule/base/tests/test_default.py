@@ -72,9 +72,27 @@ def test_port_not_opened_is_refused_although_something_listens(base1, base2):
     assert remote.rc == 7, remote.stderr
 
 
+def test_port_for_a_group_is_reachable_from_a_member(base2):
+    # 8082 accepts the hosts of the group clients: base2 (molecule.yml).
+    cmd = base2.run("curl -sS -o /dev/null -w '%{http_code}' --max-time 5 http://base1:8082/")
+    assert cmd.rc == 0, cmd.stderr
+    assert cmd.stdout == "200"
+
+
+def test_port_for_a_group_is_refused_to_a_non_member(base1, base2):
+    # 8083 accepts the hosts of the group servers, base1 alone: the rule is
+    # there, with base1's address, and base2 is refused all the same.
+    rules = base1.check_output("nft list chain inet devinfra input")
+    assert re.search(r"ip saddr \S+ tcp dport 8083 accept", rules), rules
+    local = base1.run("curl -sS -o /dev/null -w '%{http_code}' --max-time 5 http://127.0.0.1:8083/")
+    assert local.stdout == "200"
+    remote = base2.run("curl -sS -o /dev/null --max-time 5 http://base1:8083/")
+    assert remote.rc == 7, remote.stderr
+
+
 def test_firewall_keeps_dockers_own_rules(base1):
     # Name resolution between containers uses Docker's NAT table; our
-    # ruleset must not have flushed it (the two tests above resolve names).
+    # ruleset must not have flushed it (the tests above resolve names).
     tables = base1.check_output("nft list tables")
     assert "table inet devinfra" in tables
     assert "table ip nat" in tables
@@ -134,8 +152,10 @@ def test_check_mode_on_converged_hosts_reports_no_change(check_mode_is_clean):
          "base_admin_users[0] (name: bob) has no SSH key"),
         ('{"base_firewall_allow_bad": [{"port": 70000}]}', "base_firewall_allow_bad[0]"),
         ('{"base_npm_registry": "mirror01/npm/"}', "base_npm_registry is mirror01/npm/"),
+        ('{"base_firewall_allow_bad": [{"port": 8082, "source_groups": ["clinets"]}]}',
+         "base_firewall_allow_bad[0]: source_groups: no group 'clinets' in the inventory"),
     ],
-    ids=["wrong-type", "user-without-key", "bad-firewall-port", "index-not-a-url"],
+    ids=["wrong-type", "user-without-key", "bad-firewall-port", "index-not-a-url", "unknown-source-group"],
 )
 def test_bad_variables_fail_before_any_host_changes(bad_vars_change_nothing, base1, extra_vars, message):
     bad_vars_change_nothing(
