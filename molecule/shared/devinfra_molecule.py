@@ -72,18 +72,26 @@ def inventory_file() -> str:
 
 
 def run_playbook(playbook: str | os.PathLike, *args: str,
-                 inventories: Iterable[str | os.PathLike] = ()) -> PlaybookRun:
+                 inventories: Iterable[str | os.PathLike] = (),
+                 timeout: float | None = None) -> PlaybookRun:
     """Run a playbook against the scenario's inventory (plus `inventories`).
 
     Returns the finished run with the play recap as
-    ``{host: {"changed": n, "unreachable": n, "failed": n}}``.
+    ``{host: {"changed": n, "unreachable": n, "failed": n}}``. A run still
+    going after `timeout` seconds is killed and fails the test (a hang).
     """
     sources = ["-i", inventory_file()]
     for extra in inventories:
         sources += ["-i", str(extra)]
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     command = ["ansible-playbook", *sources, str(playbook), *args]
-    proc = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, check=False, env=env,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired as hung:
+        output = (hung.stdout or b"")[-6000:]
+        text = output.decode("utf-8", "replace") if isinstance(output, bytes) else output
+        pytest.fail(f"ansible-playbook still ran after {timeout:.0f}s (a hang); its output:\n{text}")
     recap = {
         host: {"changed": int(changed), "unreachable": int(unreachable), "failed": int(failed)}
         for host, changed, unreachable, failed in RECAP.findall(proc.stdout)
@@ -91,9 +99,9 @@ def run_playbook(playbook: str | os.PathLike, *args: str,
     return PlaybookRun(tuple(command[1:]), proc.returncode, proc.stdout, proc.stderr, recap)
 
 
-def run_converge(*args: str) -> PlaybookRun:
+def run_converge(*args: str, timeout: float | None = None) -> PlaybookRun:
     """The scenario's converge playbook again, outside molecule, with extra arguments."""
-    return run_playbook(scenario_directory() / "converge.yaml", *args)
+    return run_playbook(scenario_directory() / "converge.yaml", *args, timeout=timeout)
 
 
 def converge_ok(*args: str) -> PlaybookRun:

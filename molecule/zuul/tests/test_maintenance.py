@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from devinfra_molecule import run_playbook, wait_for
-from zuul_platform import PROJECT, TENANT, api, commit_files, commit_job, wait_for_build
+from zuul_platform import PROJECT, TENANT, api, builds_of, commit_files, commit_job, wait_for_build
 
 PLAYBOOKS = Path(__file__).resolve().parents[3] / "playbooks" / "maintenance"
 COMPONENTS = ["scheduler", "web", "executor", "fingergw", "launcher"]
@@ -36,11 +36,6 @@ def main_pids(zuul01):
 
 def executor_state(client):
     return [c["state"] for c in api(client, "components").get("executor", []) if c["hostname"] == "zuul01"]
-
-
-def builds_of(client, sha, complete):
-    builds = api(client, f"tenant/{TENANT}/builds?project={PROJECT}&limit=20&complete={complete}")
-    return [b for b in builds if b.get("ref", {}).get("newrev") == sha]
 
 
 def test_restart_waits_for_the_running_build_and_restarts_every_component(zuul01, client):
