@@ -12,7 +12,7 @@ while read -r what host url; do
   printf '  %-28s %-42s %s\n' "${what//-/ }" "$url" "${address:-(container not running)}"
 done <<'LIST'
 Zuul-(web-UI,-API) zuul01 https://zuul01.devinfra.test/t/devinfra/
-Zuul's-build-logs zuul01 https://zuul01/logs/
+Zuul's-build-logs zuul01 https://logs.zuul01/
 Review-server-(Pagure) review01 https://review01/
 Etherpad etherpad01 https://etherpad01/
 Package-mirror-(HTTP) mirror01 http://mirror01/

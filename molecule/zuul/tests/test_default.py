@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from devinfra_molecule import wait_for
-from zuul_platform import CA, CURL, TENANT, ZOOKEEPERS, api, commit_job, host, wait_for_build
+from zuul_platform import CA, TENANT, ZOOKEEPERS, api, commit_job, host, logs_curl, wait_for_build
 
 
 def test_api_lists_the_tenant(client):
@@ -44,10 +44,11 @@ def test_a_job_runs_on_the_static_node_and_succeeds(first_build):
 
 def test_the_builds_log_is_served_over_https(client, first_build):
     token, build = first_build
-    assert build["log_url"].startswith("https://zuul01/logs/"), build
-    assert client.check_output(f"{CURL} {build['log_url']}node/marker.txt").strip() == token
-    assert client.check_output(f"{CURL} {build['log_url']}node/hostname.txt").strip() == "node01"
-    output = client.check_output(f"{CURL} {build['log_url']}job-output.txt")
+    assert build["log_url"].startswith("https://logs.zuul01/"), build
+    curl = logs_curl(client)
+    assert client.check_output(f"{curl} {build['log_url']}node/marker.txt").strip() == token
+    assert client.check_output(f"{curl} {build['log_url']}node/hostname.txt").strip() == "node01"
+    output = client.check_output(f"{curl} {build['log_url']}job-output.txt")
     assert "Record the node and the commit's marker" in output
 
 
@@ -143,7 +144,7 @@ def test_with_the_zookeeper_leader_stopped_zuul_still_answers_and_runs_a_job(zuu
         token = secrets.token_hex(8)
         build = wait_for_build(client, commit_job(zuul01, token))
         assert build["result"] == "SUCCESS", build
-        assert client.check_output(f"{CURL} {build['log_url']}node/marker.txt").strip() == token
+        assert client.check_output(f"{logs_curl(client)} {build['log_url']}node/marker.txt").strip() == token
     finally:
         host(leader).check_output("systemctl start zookeeper")
 

@@ -23,6 +23,12 @@ def host(name):
     return scenario_hosts()[name]
 
 
+def logs_curl(client):
+    """curl for the build logs' host name, logs.zuul01 (resolved to zuul01's address: no DNS entry)."""
+    address = client.check_output("getent hosts zuul01").split()[0]
+    return f"{CURL} --resolve logs.zuul01:443:{address}"
+
+
 def api(client, path):
     return json.loads(client.check_output(f"{CURL} https://zuul01/api/{path}"))
 
@@ -52,6 +58,12 @@ def commit_job(zuul01, token):
             "        cp {{ zuul.project.src_dir }}/marker.txt ~/logs/marker.txt\n"),
         "marker.txt": f"{token}\n",
     }, f"smoke {token}")
+
+
+def builds_of(client, sha, complete):
+    """The builds of the commit sha, finished (complete "true") or running ("false")."""
+    builds = api(client, f"tenant/{TENANT}/builds?project={PROJECT}&limit=20&complete={complete}")
+    return [b for b in builds if b.get("ref", {}).get("newrev") == sha]
 
 
 def wait_for_build(client, sha):
