@@ -27,12 +27,12 @@ PROBE = ("import socket, sys\n"
 
 
 def connect(container: str, host: str, port: int) -> str:
-    return review.sh("docker", "exec", container, "python3", "-c", PROBE, host, str(port))
+    return review.sh("docker", "exec", container, "python3", "-c", PROBE, host, str(port)).strip()
 
 
 def address(container: str) -> str:
     return review.sh("docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
-                     container)
+                     container).strip()
 
 
 @pytest.mark.parametrize("port", [2281, 5432])
