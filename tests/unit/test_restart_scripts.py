@@ -22,7 +22,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 ROOT = Path(__file__).resolve().parents[2]
 ZOOKEEPER_RESTART = ROOT / "roles" / "zookeeper" / "files" / "zookeeper-restart"
@@ -73,14 +73,25 @@ def make_pki(directory):
     now = datetime.datetime.now(datetime.UTC)
 
     def cert(subject, issuer, key, signer, ca=False):
+        # The extensions Python 3.13's strict verification (VERIFY_X509_STRICT) requires.
         builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
                    .public_key(key.public_key()).serial_number(x509.random_serial_number())
                    .not_valid_before(now - datetime.timedelta(minutes=1))
                    .not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()),
+                                  critical=False)
+                   .add_extension(x509.KeyUsage(
+                       digital_signature=not ca, content_commitment=False, key_encipherment=False,
+                       data_encipherment=False, key_agreement=False, key_cert_sign=ca, crl_sign=ca,
+                       encipher_only=False, decipher_only=False), critical=True))
         if not ca:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            names = [x509.DNSName("localhost")]
+            builder = (builder
+                       .add_extension(x509.SubjectAlternativeName(names), critical=False)
+                       .add_extension(x509.ExtendedKeyUsage(usages), critical=False))
         return builder.sign(signer, hashes.SHA256())
 
     def name(text):
@@ -142,7 +153,7 @@ def run_zookeeper_restart(port, files, *extra):
 
 def test_a_server_that_follows_is_serving(zk_server):
     state, port, files = zk_server
-    run = run_zookeeper_restart(port, files, "--expect", "leader,follower")
+    run = run_zookeeper_restart(port, files, "--expect", "leader,follower", "--timeout", "10")
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["mode"] == "follower"
     assert state["asked"] == [b"srvr"]
@@ -163,7 +174,7 @@ def test_a_standalone_server_is_not_in_a_quorum(zk_server):
     state, port, files = zk_server
     state["answer"] = "Mode: standalone\n"
     assert run_zookeeper_restart(port, files, "--expect", "leader,follower", "--timeout", "1").returncode == 1
-    assert run_zookeeper_restart(port, files, "--expect", "standalone").returncode == 0
+    assert run_zookeeper_restart(port, files, "--expect", "standalone", "--timeout", "10").returncode == 0
 
 
 def test_a_client_certificate_from_another_ca_gets_no_answer(zk_server, tmp_path):

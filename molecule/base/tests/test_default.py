@@ -56,17 +56,21 @@ def test_former_user_is_gone(base1):
     assert not base1.file("/home/mallory").exists
 
 
+def fetch(host, url):
+    """curl from host: its exit status (7: refused) and the HTTP status."""
+    return host.run(f"curl -sS -o /dev/null -w '%{{http_code}}' --max-time 5 {url}")
+
+
 def test_opened_port_is_reachable_from_the_other_host(base2):
-    cmd = base2.run("curl -sS -o /dev/null -w '%{http_code}' --max-time 5 http://base1:8080/")
+    cmd = fetch(base2, "http://base1:8080/")
     assert cmd.rc == 0, cmd.stderr
     assert cmd.stdout == "200"
 
 
 def test_port_not_opened_is_refused_although_something_listens(base1, base2):
     # The listener on 8081 answers locally: only the firewall stands between.
-    local = base1.run("curl -sS -o /dev/null -w '%{http_code}' --max-time 5 http://127.0.0.1:8081/")
-    assert local.stdout == "200"
-    remote = base2.run("curl -sS -o /dev/null --max-time 5 http://base1:8081/")
+    assert fetch(base1, "http://127.0.0.1:8081/").stdout == "200"
+    remote = fetch(base2, "http://base1:8081/")
     # 7 is curl's "failed to connect": the TCP reset of the reject rule
     # (a silently dropped packet would time out instead, exit 28).
     assert remote.rc == 7, remote.stderr
@@ -74,7 +78,7 @@ def test_port_not_opened_is_refused_although_something_listens(base1, base2):
 
 def test_port_for_a_group_is_reachable_from_a_member(base2):
     # 8082 accepts the hosts of the group clients: base2 (molecule.yml).
-    cmd = base2.run("curl -sS -o /dev/null -w '%{http_code}' --max-time 5 http://base1:8082/")
+    cmd = fetch(base2, "http://base1:8082/")
     assert cmd.rc == 0, cmd.stderr
     assert cmd.stdout == "200"
 
@@ -84,9 +88,8 @@ def test_port_for_a_group_is_refused_to_a_non_member(base1, base2):
     # there, with base1's address, and base2 is refused all the same.
     rules = base1.check_output("nft list chain inet devinfra input")
     assert re.search(r"ip saddr \S+ tcp dport 8083 accept", rules), rules
-    local = base1.run("curl -sS -o /dev/null -w '%{http_code}' --max-time 5 http://127.0.0.1:8083/")
-    assert local.stdout == "200"
-    remote = base2.run("curl -sS -o /dev/null --max-time 5 http://base1:8083/")
+    assert fetch(base1, "http://127.0.0.1:8083/").stdout == "200"
+    remote = fetch(base2, "http://base1:8083/")
     assert remote.rc == 7, remote.stderr
 
 
