@@ -101,7 +101,7 @@ def test_the_daily_run_converges_everything():
     # A timer event has no files: every file matcher lets its job run.
     assert planned(pipeline="periodic") == [
         "deploy-base", "deploy-mirror", "deploy-review", "deploy-pagure", "deploy-projects", "deploy-zuul",
-        "deploy-etherpad", "deploy-bastion"]
+        "deploy-etherpad", "deploy-bastion", "deploy-backup"]
 
 
 def test_every_deploy_job_holds_the_deploy_semaphore():

@@ -389,6 +389,9 @@ def test_production_groups():
         "zuul_node": [],
         "etherpad": ["etherpad01.example.org"],
         "mirror": ["mirror01.dfw.example.org", "mirror01.ord.example.org"],
+        "backup": ["backup01.dfw.example.org", "backup01.ord.example.org"],
+        "backup_client": ["bastion01.example.org", "review01.example.org", "zuul01.example.org",
+                          "etherpad01.example.org", "mirror01.dfw.example.org", "mirror01.ord.example.org"],
         "disabled": [],
     }
     assert {group: data.get(group, {}).get("hosts", []) for group in expected} == expected
@@ -399,7 +402,7 @@ def test_production_groups():
 def test_production_playbook_pattern_excludes_disabled():
     run = ansible("ansible", "all:!disabled", "--list-hosts")
     assert run.returncode == 0, run.stderr
-    assert "hosts (11):" in run.stdout
+    assert "hosts (13):" in run.stdout
 
 
 def test_ansible_doc_renders_the_documentation():
