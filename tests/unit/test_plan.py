@@ -91,7 +91,9 @@ def test_services_wait_for_the_baseline_and_the_mirrors():
                                "roles/gerrit/tasks/main.yaml"])
     order = [s.job for s in steps]
     assert order[:2] == ["deploy-base", "deploy-mirror"]
-    assert set(order[2:]) == {"deploy-review", "deploy-pagure", "deploy-zuul", "deploy-etherpad"}
+    # The bastion too: it trusts the internal CA through the pki role.
+    assert set(order[2:]) == {"deploy-review", "deploy-pagure", "deploy-zuul", "deploy-etherpad",
+                              "deploy-bastion"}
     zuul = next(s for s in steps if s.job == "deploy-zuul")
     assert zuul.waits_for == ["deploy-base", "deploy-mirror"]
     assert zuul.playbook == "service-zuul.yaml"
