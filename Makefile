@@ -72,8 +72,11 @@ $(CURDIR)/.cache/aio/%_ed25519:
 	@mkdir -p $(@D)
 	ssh-keygen -q -t ed25519 -N '' -C $*@devinfra-aio -f $@
 
+# Each backup client's key for the AIO's backup server (inventory/aio/group_vars/backup_client.yaml).
+AIO_BACKUP_KEYS := $(foreach host,bastion01 zuul01 etherpad01 review01,$(CURDIR)/.cache/aio/backup-$(host)_ed25519)
+
 aio: venv image $(CURDIR)/.cache/aio/id_ed25519 $(CURDIR)/.cache/aio/alice_ed25519 $(CURDIR)/.cache/aio/bob_ed25519 \
-     $(CURDIR)/.cache/aio/bastion_ci_ed25519
+     $(CURDIR)/.cache/aio/bastion_ci_ed25519 $(AIO_BACKUP_KEYS)
 	devinfra hosts create --set aio --mirror "" --inventory $(AIO_INVENTORY)
 	ANSIBLE_STRATEGY=$(AIO_STRATEGY) ansible-playbook -i inventory/aio playbooks/site.yaml
 	@# The AIO's Zuul holds a clone of this repository and deploys what is

@@ -15,7 +15,8 @@ only what is their own. It gives:
   with a message naming them, changes nothing on any host (recap), and leaves
   the given snapshots of the live state identical;
 - ``wait_for(probe, timeout, what)``: polls until ``probe()`` returns a truthy
-  value and returns it, or fails saying what it waited for and what it last saw.
+  value and returns it, or fails saying what it waited for and what it last saw;
+- ``host_fixtures(*names)``: a fixture per host name, for a module's globals.
 
 The helpers are plain functions too (``from devinfra_molecule import
 run_converge, wait_for``), for module-level helpers that are not tests.
@@ -164,6 +165,22 @@ class Hosts(Mapping):
 def scenario_hosts() -> Hosts:
     """The scenario's hosts (what the ``hosts`` fixture gives), for module helpers."""
     return Hosts(inventory_file())
+
+
+def host_fixtures(*names: str) -> dict[str, Callable]:
+    """One fixture per named host, for a test module's globals.
+
+    ``globals().update(host_fixtures("db1", "client1"))`` lets its tests ask
+    for ``db1`` and ``client1`` by name.
+    """
+
+    def fixture(name: str):
+        @pytest.fixture(scope="session", name=name)
+        def host():
+            return scenario_hosts()[name]
+        return host
+
+    return {name: fixture(name) for name in names}
 
 
 @pytest.fixture(scope="session")

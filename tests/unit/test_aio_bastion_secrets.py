@@ -42,5 +42,5 @@ def test_the_bastion_gets_every_secret_file_the_inventory_reads():
                  if entry["dest"].startswith("secrets/aio/")}
     wanted = read_files()
     # the test reads what it should
-    assert "alice_ed25519.pub" in wanted
+    assert "alice_ed25519.pub" in wanted and "backup-zuul01_ed25519" in wanted
     assert wanted - installed == set()

@@ -12,25 +12,13 @@ import re
 import shlex
 
 import pytest
+from devinfra_molecule import host_fixtures, run_playbook, scenario_directory
+
+globals().update(host_fixtures("backup1", "client1", "client2"))
 
 ROOT = "/var/lib/borg-backups"
 SERVER_TEXTFILE = "/var/lib/prometheus/node-exporter/devinfra_backup_server.prom"
 CLIENT_TEXTFILE = "/var/lib/prometheus/node-exporter/devinfra_backup.prom"
-
-
-@pytest.fixture(scope="module")
-def backup1(hosts):
-    return hosts["backup1"]
-
-
-@pytest.fixture(scope="module")
-def client1(hosts):
-    return hosts["client1"]
-
-
-@pytest.fixture(scope="module")
-def client2(hosts):
-    return hosts["client2"]
 
 
 def archives(host, source=None, server=None):
@@ -92,9 +80,10 @@ def test_the_timer_runs_the_backup_through_systemd(client2):
 def test_the_last_success_is_in_the_node_exporter_textfile(client1):
     text = client1.file(CLIENT_TEXTFILE).content_string
     stamps = dict(re.findall(r'devinfra_backup_last_success_timestamp_seconds\{server="backup1",'
-                             r'source="(\w+)"\} ([0-9.e+]+)', text))
+                             r'source="([\w-]+)"\} ([0-9.e+]+)', text))
     now = float(client1.check_output("date +%s"))
-    assert set(stamps) == {"data", "dump"}, text
+    # the tests' two sources and the role's own: the host's SSH identity
+    assert set(stamps) == {"data", "dump", "host-identity"}, text
     assert all(now - 600 < float(v) <= now + 5 for v in stamps.values()), text
     assert 'devinfra_backup_last_run_success{server="backup1",source="data"} 1' in text
 
@@ -128,15 +117,17 @@ def test_prune_on_the_server_keeps_what_the_policy_says(client1, backup1):
     for _ in range(2):
         assert client1.run("devinfra-backup run").rc == 0
     before = server_archives(backup1, "client1")
-    by_source = {s: sorted(n for n in before if n.startswith(s + ".")) for s in ("data", "dump")}
+    sources = ("data", "dump", "host-identity")
+    by_source = {s: sorted(n for n in before if n.startswith(s + ".")) for s in sources}
     assert all(len(names) >= 3 for names in by_source.values()), before
     result = backup1.run("backup-server maintain")
     assert result.rc == 0, result.stderr
     # backup_server_keep: {last: 2}, per source
-    assert server_archives(backup1, "client1") == sorted(by_source["data"][-2:] + by_source["dump"][-2:])
+    kept = sorted(n for names in by_source.values() for n in names[-2:])
+    assert server_archives(backup1, "client1") == kept
     text = backup1.file(SERVER_TEXTFILE).content_string
     assert 'devinfra_backup_server_tampered{client="client1"} 0' in text
-    assert 'devinfra_backup_server_archives{client="client1"} 4' in text
+    assert 'devinfra_backup_server_archives{client="client1"} 6' in text
 
 
 def test_a_client_can_neither_delete_nor_overwrite_its_archives(client1, backup1):
@@ -196,6 +187,16 @@ def test_restoring_an_archive_that_does_not_exist_fails_clearly(client1):
     assert not client1.file("/tmp/restore-missing").exists
     unknown = client1.run("devinfra-backup run --source nosuch")
     assert unknown.rc == 2 and "no backup source nosuch" in unknown.stderr, unknown.stderr
+
+
+def test_a_role_backs_up_before_it_upgrades_data(client2):
+    """before-upgrade.yaml (the zuul and gerrit roles' hook): a fresh archive, or a loud warning."""
+    before = archives(client2, "data")
+    run = run_playbook(scenario_directory() / "before-upgrade.yaml")
+    assert run.returncode == 0, run.output()
+    assert len(archives(client2, "data")) == len(before) + 1
+    # the server is no backup client: it says so and goes on
+    assert "WARNING: backup1 is no backup client" in run.stdout, run.output()
 
 
 def test_check_mode_on_converged_hosts_reports_no_change(check_mode_is_clean):

@@ -93,8 +93,10 @@ def test_the_proxy_serves_the_gerrit_vhost_over_https(gerrit1):
     assert redirect == "301 https://gerrit1/q/"
 
 
-def test_backup_hook_is_picked_up_by_run_parts(gerrit1):
-    assert gerrit1.check_output("run-parts --test /etc/devinfra/backup.d") == "/etc/devinfra/backup.d/gerrit"
+def test_backup_is_registered_in_backup_d(gerrit1):
+    source = json.loads(gerrit1.file("/etc/devinfra/backup.d/gerrit.json").content_string)
+    assert source["command"] == ["/usr/local/bin/gerrit-backup"]
+    assert source["paths"] == ["/var/backups/gerrit/latest"]
     backups = gerrit1.file("/var/backups/gerrit")
     assert (backups.user, backups.mode) == ("root", 0o700)
 
@@ -117,7 +119,7 @@ git init -q --bare {SITE}/git/molecule-backup/empty.git
 def test_backup_is_a_restorable_copy_and_old_ones_are_pruned(gerrit1):
     gerrit1.run_expect([0], AS_GERRIT + " %s", MAKE_REPOS)
     try:
-        out = gerrit1.run("/etc/devinfra/backup.d/gerrit")
+        out = gerrit1.run("/usr/local/bin/gerrit-backup")
         assert out.rc == 0, out.stderr
         latest = "/var/backups/gerrit/latest"
         assert out.stdout.strip() == f"gerrit-backup: {gerrit1.check_output(f'readlink -f {latest}')}"

@@ -177,12 +177,15 @@ def test_the_backup_service_dumps_the_row_restorably(db1, row):
     assert (backups.user, backups.mode) == ("root", 0o700)
 
 
-def test_the_backup_runs_daily_and_through_backup_d(db1):
+def test_the_backup_runs_daily_and_is_registered_in_backup_d(db1):
     timer = db1.service("postgresql-backup.timer")
     assert timer.is_enabled and timer.is_running
-    assert "/etc/devinfra/backup.d/postgresql" in db1.check_output("run-parts --test /etc/devinfra/backup.d")
+    # The backup_client role's devinfra-backup runs the command, then archives the paths.
+    source = json.loads(db1.file("/etc/devinfra/backup.d/postgresql.json").content_string)
+    assert source["command"] == ["/usr/local/bin/postgresql-backup"]
+    assert source["paths"] == ["/var/backups/postgresql/latest"]
     for _ in range(3):
-        out = db1.check_output("POSTGRESQL_BACKUP_KEEP=2 /etc/devinfra/backup.d/postgresql")
+        out = db1.check_output("POSTGRESQL_BACKUP_KEEP=2 %s", source["command"][0])
         assert out.startswith("postgresql-backup: /var/backups/postgresql/2")
     kept = db1.check_output("find /var/backups/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\\n'")
     assert len(kept.split()) == 2, kept
