@@ -54,6 +54,14 @@ def test_each_client_has_an_append_only_repository_of_its_own(backup1):
         assert backup1.file(f"{ROOT}/{client}/repo/config").exists
 
 
+def test_the_clients_private_directory_leaves_etc_devinfra_open(client1, client2):
+    """/etc/devinfra/backup is 0700; /etc/devinfra, made by the same task on a new host, must stay 0755
+    (a restore drill's scratch host: postgres could not read /etc/devinfra/pki)."""
+    for host in (client1, client2):
+        assert host.file("/etc/devinfra").mode == 0o755
+        assert host.file("/etc/devinfra/backup").mode == 0o700
+
+
 def test_a_backup_run_writes_an_archive_per_source_that_reads_back(client1):
     result = client1.run("devinfra-backup run")
     assert result.rc == 0, result.stderr
