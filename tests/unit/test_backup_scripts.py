@@ -158,6 +158,19 @@ def test_an_archive_that_does_not_exist_is_named_and_nothing_is_extracted(setup,
     assert not [c for c in calls() if c["args"][0] == "extract"]
 
 
+def test_check_names_the_archive_an_extract_would_take_and_extracts_nothing(setup):
+    """restore.yaml checks every source's archive (--check) before it deploys, and extracts later."""
+    run, calls, register, config, data = setup
+    newest = run("extract", "--source", "data", "--check")
+    assert newest.returncode == 0, newest.stderr
+    assert json.loads(newest.stdout) == {"server": "backup01", "archive": "data.2026-12-01T02:00:00Z"}
+    missing = run("extract", "--source", "data", "--archive", "data.2020-01-01T00:00:00Z", "--check")
+    assert missing.returncode == 1 and "no archive data.2020-01-01T00:00:00Z" in missing.stderr
+    neither = run("extract", "--source", "data")
+    assert neither.returncode == 2 and "either --target DIR or --check" in neither.stderr
+    assert not [c for c in calls() if c["args"][0] == "extract"]
+
+
 def test_a_client_without_its_key_or_configuration_says_so(setup, tmp_path):
     run, calls, register, config, data = setup
     Path(config["ssh_key"]).unlink()
