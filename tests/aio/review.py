@@ -43,6 +43,16 @@ def zuul(path: str):
                          f"http://127.0.0.1:9000/api/tenant/{TENANT}/{path}"))
 
 
+def zuul_operator(path: str, data: dict) -> str:
+    """POST to Zuul's tenant API as the AIO's operator (a token zuul-admin makes for it)."""
+    token = sh("docker", "exec", ZUUL, "/opt/zuul/bin/zuul-admin", "-c", "/etc/zuul/zuul.conf",
+               "create-auth-token", "--auth-config", "zuul_operator", "--user", "operator",
+               "--tenant", TENANT, "--expires-in", "600").strip()  # "Bearer <JWT>"
+    return sh("docker", "exec", ZUUL, "curl", "-fsS", "-X", "POST", "-H", f"Authorization: {token}",
+              "-H", "Content-Type: application/json", "--data", json.dumps(data),
+              f"http://127.0.0.1:9000/api/tenant/{TENANT}/{path}")
+
+
 def pagure(user: str, path: str, data: dict | None = None):
     """Pagure's API as <user> (from review01 itself, which trusts the AIO's CA)."""
     args = ["docker", "exec", REVIEW, "curl", "-sS", "--cacert", "/etc/devinfra/pki/ca.crt",
