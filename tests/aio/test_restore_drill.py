@@ -17,7 +17,6 @@ Runs against a deployed AIO (`make aio`) with its backup server.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -27,6 +26,7 @@ import uuid
 import pytest
 import review
 import yaml
+from zuul_secret import zuul_secret
 
 NOT_TESTABLE = review.not_testable()
 pytestmark = pytest.mark.skipif(bool(NOT_TESTABLE), reason=f"AIO not testable: {NOT_TESTABLE}")
@@ -198,14 +198,6 @@ def test_the_bastion_comes_back_with_its_private_inventory_ca_and_host_key():
     review.record_figure(FIGURES, "bastion01", {"rto_seconds": round(seconds, 1), "backup_bytes": sizes})
 
 
-def load_zuul_secret_filter():
-    path = review.ROOT / "plugins/filter/zuul_secret.py"
-    spec = importlib.util.spec_from_file_location("zuul_secret", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.zuul_secret
-
-
 SANDBOX = "sandbox/sandbox"
 SECRET_JOB = "restore-drill-secret"
 
@@ -218,7 +210,7 @@ def sandbox_secret_job(tmp_path, value: str) -> review.Contributor:
     """
     public_key = review.sh("docker", "exec", review.ZUUL, "curl", "-fsS",
                            f"http://127.0.0.1:9000/api/tenant/{review.TENANT}/key/{SANDBOX}.pub")
-    secret = load_zuul_secret_filter()({"value": value}, SECRET_JOB, public_key, ["value"])
+    secret = zuul_secret({"value": value}, SECRET_JOB, public_key, ["value"])
     digest = hashlib.sha256(value.encode()).hexdigest()
     config = secret + yaml.safe_dump([
         {"job": {"name": SECRET_JOB, "parent": "base", "nodeset": {"nodes": []}, "attempts": 1,
