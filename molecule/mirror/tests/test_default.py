@@ -7,8 +7,10 @@ packages through it with pip, npm and apt.
 
 import json
 import re
+import time
 
 import pytest
+from devinfra_molecule import wait_for
 
 CURL = "curl -sS --max-time 60"
 LOG = "/var/log/nginx/mirror.access.log"
@@ -146,6 +148,86 @@ def test_upstream_certificates_are_verified(mirror1):
     assert "proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;" in config
 
 
+# mtail's counters, on mirror1 itself (python3: the host has no curl).
+METRICS = ("python3 -c \"import urllib.request; print(urllib.request.urlopen("
+           "'http://localhost:3903/metrics', timeout=10).read().decode())\"")
+
+
+def mtail_requests(mirror1):
+    """mirror_requests_total by (cache, section), from mtail on mirror1."""
+    found = {}
+    for line in mirror1.check_output(METRICS).splitlines():
+        sample = re.match(r"mirror_requests_total\{(.*)\} (\S+)$", line)
+        if sample:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', sample.group(1)))
+            found[(labels["cache"], labels["section"])] = float(sample.group(2))
+    return found
+
+
+def counted(mirror1, key, more_than):
+    """Wait until mtail has counted more than `more_than` requests for (cache, section)."""
+    return wait_for(lambda: mtail_requests(mirror1).get(key, 0) > more_than, 30,
+                    f"mtail to count a request {key}", interval=0.5)
+
+
+@pytest.fixture(scope="module")
+def wheel_url(client):
+    """A wheel the pip test above has cached: its URL through the mirror."""
+    page = client.check_output(f"{CURL} -H 'Accept: text/html' https://mirror1/pypi/simple/six/")
+    return "https://mirror1" + re.search(r'href="(/pypifiles/[^"#]+six-1\.17\.0-py2\.py3-none-any\.whl)',
+                                         page).group(1)
+
+
+def test_mtail_runs_the_debian_way(mirror1):
+    service = mirror1.service("mtail")
+    assert service.is_enabled and service.is_running
+    default = mirror1.file("/etc/default/mtail").content_string
+    assert "LOGS=/var/log/nginx/mirror.access.log" in default and "PORT=3903" in default
+    assert mirror1.check_output("systemctl show -P ProtectSystem mtail") == "strict"
+    assert mirror1.check_output("systemctl show -P User mtail") == "mtail"
+    # On every address: the firewall (not mtail) decides who reaches it.
+    assert re.search(r"(\*|0\.0\.0\.0|\[::\]):3903\b", mirror1.check_output("ss -Hltn"))
+
+
+def test_mtail_counts_requests_by_cache_status_and_section(mirror1, client, wheel_url):
+    before = mtail_requests(mirror1)
+    client.check_output(f"{CURL} -o /dev/null {wheel_url}")
+    counted(mirror1, ("HIT", "pypifiles"), before.get(("HIT", "pypifiles"), 0))
+    # A local directory: nothing proxied, cache "none".
+    client.check_output(f"{CURL} -o /dev/null http://mirror1/reprepro/dists/")
+    counted(mirror1, ("none", "reprepro"), before.get(("none", "reprepro"), 0))
+    # A path that is none of the mirror's sections adds no series of its own.
+    client.run(f"{CURL} -o /dev/null http://mirror1/no-such-section/x")
+    counted(mirror1, ("none", "other"), before.get(("none", "other"), 0))
+    assert "no-such-section" not in {section for _, section in mtail_requests(mirror1)}
+    # The bytes too, and from another host (mtail listens on every address).
+    metrics = client.check_output(f"{CURL} http://mirror1:3903/metrics")
+    hits = 'cache="HIT",prog="mirror.mtail",section="pypifiles"'
+    assert re.search(r"mirror_requests_total\{" + re.escape(hits) + r"\} \d+", metrics), metrics[-2000:]
+    assert f"mirror_response_bytes_total{{{hits}}}" in metrics
+
+
+def test_mtail_follows_the_log_across_its_rotation(mirror1, client):
+    """Debian's logrotate renames the log and nginx reopens a new one: mtail goes on with it."""
+    key, url = ("none", "reprepro"), "http://mirror1/reprepro/dists/"
+    mirror1.run_expect([0], "logrotate --force /etc/logrotate.d/nginx")
+    assert mirror1.file(f"{LOG}.1").exists
+
+    def logged_in_the_new_file():
+        client.check_output(f"{CURL} -o /dev/null {url}")
+        return log_lines(mirror1, r'"GET /reprepro/dists/ HTTP/\S+" 200 ')
+    wait_for(logged_in_the_new_file, 30, "nginx to log into the new file", interval=1)
+
+    def settled():
+        first = mtail_requests(mirror1).get(key, 0)
+        time.sleep(1)
+        return [first] if mtail_requests(mirror1).get(key, 0) == first else None
+    [before] = wait_for(settled, 30, "mtail to catch up with the new file")
+    client.check_output(f"{CURL} -o /dev/null {url}")
+    wait_for(lambda: mtail_requests(mirror1).get(key, 0) == before + 1, 30,
+             "mtail to count the request written to the new file", interval=0.5)
+
+
 def test_check_mode_on_converged_hosts_reports_no_change(check_mode_is_clean):
     check_mode_is_clean()
 
@@ -169,13 +251,14 @@ UPSTREAMS = [
         ({"mirror_cache_inactive": "a month"}, "mirror_cache_inactive is a month: not a time"),
         # The argument spec's types, through the `validate` entry point.
         ({"mirror_worker_connections": "many"}, "mirror_worker_connections"),
+        ({"mirror_mtail_port": 443}, "mirror_mtail_port 443 must be a port (1-65535) other than 80 and 443"),
     ],
     ids=["unknown-upstream", "size-not-a-size", "pypi-without-files", "local-in-upstream",
-         "time-not-a-time", "wrong-type"],
+         "time-not-a-time", "wrong-type", "mtail-on-https-port"],
 )
 def test_bad_variables_fail_before_any_host_changes(bad_vars_change_nothing, mirror1, extra_vars, message):
     def live_config():
-        return mirror1.check_output("sha256sum /etc/nginx/nginx.conf")
+        return mirror1.check_output("sha256sum /etc/nginx/nginx.conf /etc/default/mtail /etc/mtail/*.mtail")
 
     bad_vars_change_nothing(extra_vars, message, live_config)
 

@@ -23,6 +23,8 @@ SNAPSHOT = (f"readlink {PUBLISHED} && cd {PUBLISHED}/ && "
             "find dists -type f -print0 | sort -z | xargs -0 sha256sum")
 # The list converge.yaml mirrors.
 LISTED = ["mirtest-alpha", "mirtest-beta"]
+# mirror-update's node exporter textfile.
+TEXTFILE = "/var/lib/prometheus/node-exporter/mirror_update.prom"
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +69,16 @@ def update(mirror):
 def service_state(mirror):
     """ActiveState of mirror-update.service: a oneshot that runs is "activating"."""
     return mirror.check_output("systemctl show -P ActiveState mirror-update.service")
+
+
+def metrics(mirror):
+    """The textfile's samples of the mirtest repository: {metric: value}."""
+    found = {}
+    for line in mirror.file(TEXTFILE).content_string.splitlines():
+        if line.startswith('mirror_update_') and '{repository="mirtest"}' in line:
+            name, value = line.split('{repository="mirtest"} ')
+            found[name] = float(value)
+    return found
 
 
 def reprepro_update_running(mirror):
@@ -147,6 +159,19 @@ def test_a_new_upstream_version_reaches_the_client(upstream, mirror, client):
     assert installed_version(client, "mirtest-alpha") == "1.1"
 
 
+def test_an_update_records_its_success_time_for_the_node_exporter(mirror):
+    before = float(mirror.check_output("date +%s.%N"))
+    assert update(mirror).rc == 0
+    found = metrics(mirror)
+    success = found["mirror_update_last_success_timestamp_seconds"]
+    assert before <= success <= before + 300
+    assert found["mirror_update_last_run_timestamp_seconds"] == success
+    assert found["mirror_update_last_run_failed"] == 0
+    text = mirror.file(TEXTFILE).content_string
+    assert "# TYPE mirror_update_last_success_timestamp_seconds gauge" in text
+    assert mirror.file(TEXTFILE).mode == 0o644 and mirror.file(TEXTFILE).user == "root"
+
+
 def test_an_update_without_change_publishes_nothing_new(mirror):
     before = mirror.file(PUBLISHED).linked_to
     cmd = update(mirror)
@@ -221,16 +246,23 @@ def test_a_listed_package_missing_upstream_fails_naming_it_and_changes_nothing(m
         assert "not found upstream: mirtest-nonexistent (trixie)" in output, run.stdout[-3000:]
         assert mirror.check_output(SNAPSHOT) == before
         # The timer's service fails the same way, and says so in the journal.
+        succeeded = metrics(mirror)["mirror_update_last_success_timestamp_seconds"]
         assert update(mirror).rc != 0
         journal = mirror.check_output("journalctl -u mirror-update -n 20 --no-pager")
         assert "not found upstream: mirtest-nonexistent" in journal
         assert mirror.check_output(SNAPSHOT) == before
+        # The textfile tells the failure and keeps the last success.
+        found = metrics(mirror)
+        assert found["mirror_update_last_run_failed"] == 1
+        assert found["mirror_update_last_success_timestamp_seconds"] == succeeded
+        assert found["mirror_update_last_run_timestamp_seconds"] > succeeded
         apt_update(client)
         client.run_expect([0], "apt-get install -y --reinstall mirtest-alpha")
     finally:
         restore, _ = run_converge()
     assert restore.returncode == 0, restore.stdout[-3000:]
     assert update(mirror).rc == 0
+    assert metrics(mirror)["mirror_update_last_run_failed"] == 0
 
 
 def test_check_mode_on_converged_hosts_reports_no_change(check_mode_is_clean):

@@ -12,7 +12,7 @@ import json
 import time
 
 import pytest
-from devinfra_molecule import run_converge
+from devinfra_molecule import run_converge, wait_for
 from zuul_platform import ZOOKEEPERS
 
 SERVERS = ZOOKEEPERS
@@ -102,12 +102,14 @@ def test_servers_have_their_ids(servers, name):
 def test_only_the_tls_ports_listen(servers, client, name):
     host = servers[name]
     # 127.0.0.11 is Docker's DNS resolver inside the container, not ours.
-    ports = {int(address.rsplit(":", 1)[1])
-             for address in (line.split()[3] for line in host.check_output("ss -Hltn").splitlines())
-             if not address.startswith("127.0.0.11:")}
-    # Clients 2281 (TLS), election 3888, and 2888 on the leader: no 2181, no AdminServer.
+    listening = (line.split()[3] for line in host.check_output("ss -Hltn").splitlines())
+    addresses = [address for address in listening if not address.startswith("127.0.0.11:")]
+    ports = {int(address.rsplit(":", 1)[1]) for address in addresses if not address.startswith("127.")}
+    # Clients 2281 (TLS), election 3888, and 2888 on the leader: no 2181.
     assert ports == {2281, 3888} | ({2888} if modes(client, [name])[name] == "leader" else set())
     assert "clientPort=" not in zoo_cfg(host).replace("secureClientPort=", "")
+    # The AdminServer (zookeeper-metrics reads it) on loopback only.
+    assert [a for a in addresses if a.startswith("127.")] == ["127.0.0.1:8080"]
 
 
 def test_zookeeper_runs_as_its_user_in_the_tls_group(servers):
@@ -119,6 +121,43 @@ def test_zookeeper_runs_as_its_user_in_the_tls_group(servers):
     assert f"Uid:\t{uid}\t{uid}" in status
     groups = status.split("Groups:")[1].splitlines()[0].split()
     assert str(host.group("devinfra-tls").gid) in groups
+
+
+# --- metrics (zookeeper-metrics, the node exporter's textfile) --------------------------------------
+
+TEXTFILE = "/var/lib/prometheus/node-exporter/zookeeper.prom"
+
+
+def metrics(host):
+    """Run zookeeper-metrics.service once (a oneshot: start waits for it); the file's samples."""
+    host.run_expect([0], "systemctl start zookeeper-metrics.service")
+    found = {}
+    for line in host.file(TEXTFILE).content_string.splitlines():
+        if not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            found[name] = float(value)
+    return found
+
+
+def test_each_server_reports_its_state_every_minute(servers, client):
+    current = wait_for_quorum(client)
+    for name, host in servers.items():
+        timer = host.service("zookeeper-metrics.timer")
+        assert timer.is_enabled and timer.is_running, name
+        assert host.file(TEXTFILE).linked_to == "/var/lib/zookeeper-metrics/zookeeper.prom"
+        found = metrics(host)
+        assert found["zookeeper_up"] == 1, name
+        assert found["zookeeper_serving"] == 1, name
+        assert found[f'zookeeper_server_state{{state="{current[name]}"}}'] == 1, (name, found)
+        assert found["zookeeper_ensemble_size"] == 3
+        assert found["zookeeper_znode_count"] > 0
+        for metric in ("zookeeper_outstanding_requests", "zookeeper_avg_latency",
+                       "zookeeper_num_alive_connections", "zookeeper_metrics_last_run_timestamp_seconds"):
+            assert metric in found, (name, metric)
+        # Only the leader reports its followers: both in sync.
+        assert found.get("zookeeper_synced_followers") == (2 if current[name] == "leader" else None), name
+    journal = servers["zk01"].check_output("journalctl -u zookeeper-metrics --no-pager")
+    assert "Traceback" not in journal
 
 
 # --- what is refused -------------------------------------------------------------------------------
@@ -218,3 +257,26 @@ def test_data_survives_a_restart_of_every_server(servers, client):
     wait_for_quorum(client)
     for name in SERVERS:
         assert probe(client, "read", name, "/devinfra/durable") == {"value": value}
+
+
+def test_a_server_without_quorum_reports_that_it_does_not_serve(servers, client):
+    """The AdminServer answers mntr with an error page (HTTP 500) while the server has no quorum."""
+    wait_for_quorum(client)
+    alone, others = "zk01", ["zk02", "zk03"]
+    for name in others:
+        servers[name].run_expect([0], "systemctl stop zookeeper")
+    try:
+        def lost():
+            found = metrics(servers[alone])
+            return found if found["zookeeper_serving"] == 0 else None
+
+        found = wait_for(lost, 60, f"{alone} to report that it does not serve", interval=2)
+        assert found["zookeeper_up"] == 1
+        assert found['zookeeper_server_state{state="unknown"}'] == 1
+        assert found["zookeeper_ensemble_size"] == 3
+        assert "Traceback" not in servers[alone].check_output("journalctl -u zookeeper-metrics --no-pager")
+    finally:
+        for name in others:
+            servers[name].run_expect([0], "systemctl start zookeeper")
+    wait_for_quorum(client)
+    assert metrics(servers[alone])["zookeeper_serving"] == 1
