@@ -9,6 +9,8 @@
     devinfra deploy        OLD..NEW | --playbooks P [P ...]  [-i INVENTORY ...] [--lock-timeout S]
     devinfra launch-node   NAME --cloud C --flavor F --image I [--network N] [--key K]
                            [--region R] [--volume-size GB] [--run-base]
+    devinfra status-page   --history FILE [--out DIR] [--textfile PATH] [--last N]
+    devinfra publish-status [--config FILE]
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from devinfra import __version__, hosts, validate
+from devinfra import __version__, hosts, status, validate
 
 
 def _print_table(rows: list[dict], columns: list[str]) -> None:
@@ -126,6 +128,19 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         return exc.code
 
 
+def _cmd_publish_status(args: argparse.Namespace) -> int:
+    from devinfra import deploy
+
+    try:
+        settings = deploy.settings(Path(args.config), {})
+        return deploy.publish_status(repo=Path(args.repo), inventories=settings["inventory"],
+                                     ansible_playbook=settings["ansible_playbook"],
+                                     strategy=settings["ansible_strategy"])
+    except deploy.DeployError as exc:
+        print(f"devinfra: {exc}", file=sys.stderr)
+        return exc.code
+
+
 def _cmd_launch_node(args: argparse.Namespace) -> int:
     from devinfra import launch
 
@@ -156,6 +171,32 @@ def _cmd_launch_node(args: argparse.Namespace) -> int:
         private = Path(args.private_inventory) if args.private_inventory else None
         return launch.run_base_playbook(args.name, private)
     return 0
+
+
+def _cmd_status_page(args: argparse.Namespace) -> int:
+    try:
+        if not args.out and not args.textfile:
+            raise status.StatusError("give --out DIR, --textfile PATH or both")
+        records = status.load_history(Path(args.history))
+        written = status.write(records, out=Path(args.out) if args.out else None,
+                               textfile_path=Path(args.textfile) if args.textfile else None,
+                               last=args.last)
+    except status.StatusError as exc:
+        print(f"devinfra: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"status-page: {len(records)} run(s) of {len(status.services(records))} service(s): "
+          f"{', '.join(map(str, written))}")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -256,6 +297,25 @@ def build_parser() -> argparse.ArgumentParser:
                           help="then run playbooks/base.yaml limited to the new host")
     p_launch.add_argument("--private-inventory", help="extra inventory source with the secrets")
     p_launch.set_defaults(func=_cmd_launch_node)
+
+    p_status = sub.add_parser(
+        "status-page", help="the deploy status page and metrics, from the bastion's deploy history")
+    p_status.add_argument("--history", required=True, metavar="FILE",
+                          help="the deploy history: JSON lines, one per playbook run "
+                               "(devinfra-deploy-merged's)")
+    p_status.add_argument("--out", metavar="DIR", help="write index.html and deploys.json there")
+    p_status.add_argument("--textfile", metavar="PATH",
+                          help="write node exporter textfile metrics (devinfra_deploy_*) there")
+    p_status.add_argument("--last", type=_positive_int, default=status.DEFAULT_LAST,
+                          metavar="N", help=f"plot and list the last N runs (default {status.DEFAULT_LAST})")
+    p_status.set_defaults(func=_cmd_status_page)
+
+    p_publish = sub.add_parser(
+        "publish-status", help="copy the bastion's deploy status page to the monitoring hosts")
+    p_publish.add_argument("--repo", default=".")
+    p_publish.add_argument("--config", default="/etc/devinfra/deploy.yaml",
+                           help="the deploy settings (inventories, ansible-playbook)")
+    p_publish.set_defaults(func=_cmd_publish_status)
     return parser
 
 

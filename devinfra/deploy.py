@@ -454,3 +454,35 @@ def deploy(steps: Sequence[plan.Step], *, repo: Path, inventories: Sequence[str]
               file=out, flush=True)
         return 128 + signals.signum
     return 0 if all(r.status == "ok" for r in results) else EXIT_FAILED
+
+
+# Copies the status page the bastion wrote to the monitoring hosts
+# (roles/deploy_status); devinfra-deploy-merged runs it after each deploy.
+PUBLISH_STATUS_PLAYBOOK = "publish-deploy-status.yaml"
+# Seconds the publication may take (it copies two files).
+PUBLISH_STATUS_TIMEOUT = 300.0
+
+
+def publish_status(*, repo: Path, inventories: Sequence[str], ansible_playbook: str = "ansible-playbook",
+                   strategy: str = "", out=None) -> int:
+    """Run playbooks/publish-deploy-status.yaml on the monitoring hosts; its exit code.
+
+    Outside the deploy lock and the deploy's summary: it changes only the
+    page the monitoring hosts serve, and a failure there is not a deploy's."""
+    out = out or sys.stdout
+    argv = [ansible_playbook]
+    for inventory in inventories:
+        argv += ["-i", inventory]
+    argv += ["--limit", "monitoring:!disabled", f"playbooks/{PUBLISH_STATUS_PLAYBOOK}"]
+    env = dict(os.environ, ANSIBLE_STRATEGY=strategy) if strategy else None
+    try:
+        proc = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True,
+                              timeout=PUBLISH_STATUS_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        print(f"publish-status: {' '.join(argv)} took more than {PUBLISH_STATUS_TIMEOUT:.0f} s", file=out)
+        return EXIT_FAILED
+    except OSError as exc:
+        raise DeployError(f"cannot run {ansible_playbook}: {exc.strerror}") from exc
+    print(proc.stdout[-4000:], end="", file=out)
+    print(proc.stderr[-4000:], end="", file=out)
+    return 0 if proc.returncode == 0 else EXIT_FAILED

@@ -419,3 +419,23 @@ def test_maintenance_playbooks_disable_and_enable_deploys(site, capsys):
     assert "Deploys were disabled: db migration" in run_.stdout
     assert not (site / "DISABLE").exists()
     assert run(site, "--playbooks", "base.yaml") == 0
+
+
+def test_publish_status_applies_its_playbook_to_the_monitoring_hosts_with_the_deploys_settings(site, capsys):
+    config = site / "deploy.yaml"
+    config.write_text(f"inventory: [inv-a, inv-b]\nansible_playbook: {site / 'ansible-playbook'}\n"
+                      "ansible_strategy: mitogen_linear\n")
+    assert cli.main(["publish-status", "--config", str(config), "--repo", str(ROOT)]) == 0
+    [line] = (site / "calls").read_text().splitlines()
+    assert line == "-i inv-a -i inv-b --limit monitoring:!disabled playbooks/publish-deploy-status.yaml"
+    assert (site / "strategies").read_text().splitlines() == ["strategy=mitogen_linear"]
+    assert "PLAY RECAP for playbooks/publish-deploy-status.yaml" in capsys.readouterr().out
+    (site / "fail").write_text("playbooks/publish-deploy-status.yaml")
+    assert cli.main(["publish-status", "--config", str(config), "--repo", str(ROOT)]) == deploy.EXIT_FAILED
+
+
+def test_publish_status_with_a_bad_config_is_a_clear_error(site, capsys):
+    config = site / "deploy.yaml"
+    config.write_text("publish: [\n")
+    assert cli.main(["publish-status", "--config", str(config)]) == 1
+    assert "not valid YAML" in capsys.readouterr().err
