@@ -12,6 +12,7 @@ name (Docker's DNS), and each container is named ``devinfra-<set>-<host>``.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -70,11 +71,17 @@ class HostsError(Exception):
     """A failure the user can act on; the message says what and how."""
 
 
+# A network alias: a DNS host name.
+HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+
+
 @dataclass(frozen=True)
 class HostSpec:
     name: str
     profile: str = "systemd"
     image: str = DEFAULT_IMAGE
+    # More names other hosts of the set reach it by (its vhosts' names).
+    aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -101,7 +108,7 @@ def parse_host_arg(arg: str, image: str = DEFAULT_IMAGE) -> HostSpec:
 
 
 def hosts_from_inventory(path: Path, image: str = DEFAULT_IMAGE) -> list[HostSpec]:
-    """Every host of a YAML inventory, with its ``devinfra_host_profile`` var.
+    """Every host of a YAML inventory, with its ``devinfra_host_profile`` and ``devinfra_host_aliases`` vars.
 
     Only the static YAML inventory format is read (hosts and children under
     ``all``), which is what inventory/aio/hosts.yaml is.
@@ -115,15 +122,22 @@ def hosts_from_inventory(path: Path, image: str = DEFAULT_IMAGE) -> list[HostSpe
     if not isinstance(data, dict) or not isinstance(data.get("all"), dict):
         raise HostsError(f"inventory {path}: expected a top-level 'all' group")
 
-    found: dict[str, str] = {}
+    found: dict[str, tuple[str, tuple[str, ...]]] = {}
 
     def walk(group: dict, where: str) -> None:
         hosts = group.get("hosts") or {}
         if not isinstance(hosts, dict):
             raise HostsError(f"inventory {path}: {where}.hosts must be a mapping")
         for name, hostvars in hosts.items():
-            profile = (hostvars or {}).get("devinfra_host_profile", "systemd")
-            found.setdefault(str(name), profile)
+            hostvars = hostvars or {}
+            aliases = hostvars.get("devinfra_host_aliases", [])
+            if not isinstance(aliases, list) or not all(isinstance(a, str) and HOST_NAME.match(a)
+                                                        for a in aliases):
+                raise HostsError(f"inventory {path}: host {name}: devinfra_host_aliases must be a list of"
+                                 " host names")
+            if name in found and not hostvars:
+                continue
+            found[str(name)] = (hostvars.get("devinfra_host_profile", "systemd"), tuple(aliases))
         children = group.get("children") or {}
         if not isinstance(children, dict):
             raise HostsError(f"inventory {path}: {where}.children must be a mapping")
@@ -133,7 +147,7 @@ def hosts_from_inventory(path: Path, image: str = DEFAULT_IMAGE) -> list[HostSpe
     walk(data["all"], "all")
     if not found:
         raise HostsError(f"inventory {path} lists no hosts")
-    return [HostSpec(name=n, profile=p, image=image) for n, p in found.items()]
+    return [HostSpec(name=n, profile=p, image=image, aliases=a) for n, (p, a) in found.items()]
 
 
 def hosts_from_json(text: str, image: str = DEFAULT_IMAGE) -> list[HostSpec]:
@@ -230,6 +244,7 @@ class Docker:
             "--hostname", spec.name,
             "--network", network_name(host_set),
             "--network-alias", spec.name,
+            *[arg for alias in spec.aliases for arg in ("--network-alias", alias)],
             "--label", f"{LABEL_SET}={host_set}",
             "--label", f"{LABEL_HOST}={spec.name}",
             *SYSTEMD_ARGS,

@@ -128,6 +128,26 @@ def test_run_uses_the_shared_systemd_settings(fake_docker):
     assert "--privileged" not in call
 
 
+def test_a_hosts_aliases_are_more_names_on_the_network(fake_docker, tmp_path):
+    inv = tmp_path / "hosts.yaml"
+    inv.write_text("all: {hosts: {zuul01: {devinfra_host_aliases: [logs.zuul01, zuul01.devinfra.test]}}}\n")
+    [spec] = hosts.hosts_from_inventory(inv)
+    assert spec.aliases == ("logs.zuul01", "zuul01.devinfra.test")
+    _, log = fake_docker
+    hosts.Docker(binary=str(tmp_path / "docker")).run("aio", spec)
+    call = log.read_text().split()
+    aliases = [call[i + 1] for i, arg in enumerate(call) if arg == "--network-alias"]
+    assert aliases == ["zuul01", "logs.zuul01", "zuul01.devinfra.test"]
+
+
+@pytest.mark.parametrize("aliases", ["logs.zuul01", "[bad name]", "[-x]", "[1]"])
+def test_bad_aliases_are_named(tmp_path, aliases):
+    inv = tmp_path / "hosts.yaml"
+    inv.write_text(f"all: {{hosts: {{zuul01: {{devinfra_host_aliases: {aliases}}}}}}}\n")
+    with pytest.raises(hosts.HostsError, match="host zuul01: devinfra_host_aliases must be a list of host"):
+        hosts.hosts_from_inventory(inv)
+
+
 def test_cli_reports_errors_without_a_traceback(capsys, monkeypatch):
     monkeypatch.setattr(hosts.Docker, "check", lambda self: (_ for _ in ()).throw(
         hosts.HostsError("no Docker engine answers")))
