@@ -41,7 +41,10 @@ def test_no_tracked_file_is_a_hole_in_zuul_d():
 
 
 @pytest.mark.parametrize(("path", "expected"), [
-    ("roles/webfront/templates/nginx.conf.j2", ["webfront", "gerrit", "zuul", "etherpad", "pagure"]),
+    ("roles/webfront/templates/nginx.conf.j2",
+     ["webfront", "gerrit", "zuul", "etherpad", "pagure", "monitoring"]),
+    ("roles/prometheus/files/rules/devinfra.yaml", ["monitoring"]),
+    ("tests/prometheus/devinfra_test.yaml", ["monitoring"]),
     ("roles/zookeeper/tasks/main.yaml", ["zuul"]),
     ("molecule/zuul/tests/test_zookeeper.py", ["zuul"]),
     ("playbooks/maintenance/rolling-reboot.yaml", ["base"]),

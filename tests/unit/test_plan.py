@@ -63,14 +63,16 @@ def test_each_deploy_job_follows_everything_its_playbook_applies():
 
 @pytest.mark.parametrize(("path", "jobs"), [
     ("roles/etherpad/templates/settings.json.j2", ["deploy-etherpad"]),
-    ("inventory/service/group_vars/etherpad.yaml", ["deploy-etherpad"]),
+    # The monitoring probes every vhost the etherpad hosts serve.
+    ("inventory/service/group_vars/etherpad.yaml", ["deploy-etherpad", "deploy-monitoring"]),
     ("inventory/service/group_vars/zuul_executor.yaml", ["deploy-zuul"]),
     ("roles/mirror_update/tasks/main.yaml", ["deploy-mirror"]),
     ("zuul-config/zuul.d/jobs.yaml", ["deploy-zuul"]),
     ("projects/projects.yaml", ["deploy-pagure", "deploy-projects", "deploy-zuul"]),
     ("roles/base/tasks/sshd.yaml", ["deploy-base"]),
     ("roles/webfront/templates/nginx.conf.j2",
-     ["deploy-review", "deploy-pagure", "deploy-zuul", "deploy-etherpad"]),
+     ["deploy-review", "deploy-pagure", "deploy-zuul", "deploy-etherpad", "deploy-monitoring"]),
+    ("roles/prometheus/files/rules/devinfra.yaml", ["deploy-monitoring"]),
     ("roles/etherpad/README.md", []),
     ("molecule/etherpad/tests/test_default.py", []),
     ("zuul.d/check-jobs.yaml", []),
@@ -93,7 +95,7 @@ def test_services_wait_for_the_baseline_and_the_mirrors():
     assert order[:2] == ["deploy-base", "deploy-mirror"]
     # The bastion too: it trusts the internal CA through the pki role.
     assert set(order[2:]) == {"deploy-review", "deploy-pagure", "deploy-zuul", "deploy-etherpad",
-                              "deploy-bastion"}
+                              "deploy-bastion", "deploy-monitoring"}
     zuul = next(s for s in steps if s.job == "deploy-zuul")
     assert zuul.waits_for == ["deploy-base", "deploy-mirror"]
     assert zuul.playbook == "service-zuul.yaml"
@@ -103,7 +105,7 @@ def test_the_daily_run_converges_everything():
     # A timer event has no files: every file matcher lets its job run.
     assert planned(pipeline="periodic") == [
         "deploy-base", "deploy-mirror", "deploy-review", "deploy-pagure", "deploy-projects", "deploy-zuul",
-        "deploy-etherpad", "deploy-bastion", "deploy-backup"]
+        "deploy-etherpad", "deploy-bastion", "deploy-backup", "deploy-monitoring"]
 
 
 def test_every_deploy_job_holds_the_deploy_semaphore():

@@ -392,6 +392,7 @@ def test_production_groups():
         "backup": ["backup01.dfw.example.org", "backup01.ord.example.org"],
         "backup_client": ["bastion01.example.org", "review01.example.org", "zuul01.example.org",
                           "etherpad01.example.org", "mirror01.dfw.example.org", "mirror01.ord.example.org"],
+        "monitoring": ["monitor01.example.org"],
         "disabled": [],
     }
     assert {group: data.get(group, {}).get("hosts", []) for group in expected} == expected
@@ -402,7 +403,7 @@ def test_production_groups():
 def test_production_playbook_pattern_excludes_disabled():
     run = ansible("ansible", "all:!disabled", "--list-hosts")
     assert run.returncode == 0, run.stderr
-    assert "hosts (13):" in run.stdout
+    assert "hosts (14):" in run.stdout
 
 
 def test_ansible_doc_renders_the_documentation():
