@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import jinja2
+import prometheus_textfile
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,21 +28,14 @@ TEMPLATE = ROOT / "roles" / "mirror_update" / "templates" / "mirror-update.j2"
 
 
 def parse(text: str) -> dict[str, dict[str, float]]:
-    """{metric: {repository: value}}; every metric has its HELP and TYPE first."""
-    described: dict[str, set[str]] = {}
-    samples: dict[str, dict[str, float]] = {}
-    for line in text.splitlines():
-        comment = re.match(r"# (HELP|TYPE) (\w+) (.+)$", line)
-        if comment:
-            described.setdefault(comment.group(2), set()).add(comment.group(1))
-            continue
-        sample = re.match(r'(\w+)\{repository="([^"]+)"\} (\S+)$', line)
-        assert sample, f"not a sample: {line!r}"
-        name, repository, value = sample.groups()
-        assert described.get(name) == {"HELP", "TYPE"}, f"{name} has no HELP and TYPE before it"
-        assert repository not in samples.setdefault(name, {})
-        samples[name][repository] = float(value)
-    return samples
+    """{metric: {repository: value}}: every sample has the repository label alone."""
+    samples = prometheus_textfile.parse(text)
+    found: dict[str, dict[str, float]] = {}
+    for name, by_labels in samples.items():
+        for labels, number in by_labels.items():
+            assert {key for key, _ in labels} == {"repository"}, (name, labels)
+            found.setdefault(name, {})[dict(labels)["repository"]] = number
+    return found
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ molecule/zuul runs the script on the platform's real ensemble.
 from __future__ import annotations
 
 import json
-import re
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from prometheus_textfile import parse, value
 
 from tests.loopback_http import LoopbackService
 
@@ -53,29 +53,6 @@ class FakeAdminServer(LoopbackService):
     def answers(self, data: dict | bytes, status: int = 200, content_type: str = "application/json"):
         body = data if isinstance(data, bytes) else json.dumps(data, indent=2).encode()
         self.answer = (status, body, {"Content-Type": content_type})
-
-
-def parse(text: str) -> dict[str, dict[frozenset, float]]:
-    """The textfile's samples by metric name; every metric has its HELP and TYPE first."""
-    described: dict[str, set[str]] = {}
-    samples: dict[str, dict[frozenset, float]] = {}
-    for line in text.splitlines():
-        comment = re.match(r"# (HELP|TYPE) (\w+) (.+)$", line)
-        if comment:
-            described.setdefault(comment.group(2), set()).add(comment.group(1))
-            continue
-        sample = re.match(r'(\w+)(?:\{(.*)\})? (\S+)$', line)
-        assert sample, f"not a sample: {line!r}"
-        name, labels, value = sample.groups()
-        assert described.get(name) == {"HELP", "TYPE"}, f"{name} has no HELP and TYPE before it"
-        pairs = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', labels or ""))
-        assert pairs not in samples.setdefault(name, {}), f"{name}{{{labels}}} twice"
-        samples[name][pairs] = float(value)
-    return samples
-
-
-def value(samples, name, **labels):
-    return samples[name][frozenset(labels.items())]
 
 
 @pytest.fixture

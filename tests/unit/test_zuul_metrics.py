@@ -26,6 +26,7 @@ from pathlib import Path
 
 import jinja2
 import pytest
+from prometheus_textfile import parse, value
 
 from tests.loopback_http import LoopbackService
 
@@ -106,29 +107,6 @@ class FakeZuulWeb(LoopbackService):
             if tenant is not None:
                 return 200, json.dumps(tenant[found.group(2)]).encode(), {"Content-Type": "application/json"}
         return 404, b'{"description": "Unknown tenant"}', {}
-
-
-def parse(text: str) -> dict[str, dict[frozenset, float]]:
-    """The textfile's samples by metric name; every metric has its HELP and TYPE first."""
-    described: dict[str, set[str]] = {}
-    samples: dict[str, dict[frozenset, float]] = {}
-    for line in text.splitlines():
-        comment = re.match(r"# (HELP|TYPE) (\w+) (.+)$", line)
-        if comment:
-            described.setdefault(comment.group(2), set()).add(comment.group(1))
-            continue
-        sample = re.match(r"(\w+)(?:\{(.*)\})? (\S+)$", line)
-        assert sample, f"not a sample: {line!r}"
-        name, labels, value = sample.groups()
-        assert described.get(name) == {"HELP", "TYPE"}, f"{name} has no HELP and TYPE before it"
-        pairs = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', labels or ""))
-        assert pairs not in samples.setdefault(name, {}), f"{name}{{{labels}}} twice"
-        samples[name][pairs] = float(value)
-    return samples
-
-
-def value(samples, name, **labels):
-    return samples[name][frozenset(labels.items())]
 
 
 def closed_port() -> int:
