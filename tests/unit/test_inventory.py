@@ -103,3 +103,21 @@ def test_ansible_cfg_essentials():
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "ansible.cfg")
     assert cfg.getboolean("ssh_connection", "pipelining")
+
+
+@pytest.mark.parametrize(("sources", "host", "expected"), [
+    ([], "monitor01.example.org",
+     ["https://mirror01.dfw.example.org/", "https://mirror01.ord.example.org/"]),
+    (["inventory/aio"], "monitor01", ["https://mirror01/"]),
+])
+def test_the_monitoring_hosts_probe_every_mirror(sources, host, expected):
+    """prometheus_probe_urls_extra as Ansible templates it, in production and in the AIO."""
+    argv = ["ansible", host, "-m", "ansible.builtin.debug", "-a", "var=prometheus_probe_urls_extra",
+            "-e", "ansible_connection=local"]
+    for source in sources:
+        argv += ["-i", source]
+    run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False, timeout=120,
+                         env=dict(ENV, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    [task] = json.loads(run.stdout)["plays"][0]["tasks"]
+    assert sorted(task["hosts"][host]["prometheus_probe_urls_extra"]) == expected
