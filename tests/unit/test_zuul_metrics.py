@@ -364,7 +364,7 @@ def test_the_file_is_replaced_whole_and_readable_by_the_exporter(web, run):
     run.textfile.write_text("stale\n")
     run(web.url, reads())
     assert run.textfile.stat().st_mode & 0o777 == 0o644
-    assert [p.name for p in run.textfile.parent.iterdir()] == sorted(["zuul.conf", "zuul.prom"])
+    assert sorted(p.name for p in run.textfile.parent.iterdir()) == ["zuul.conf", "zuul.prom"]
     assert "stale" not in run.textfile.read_text()
 
 
