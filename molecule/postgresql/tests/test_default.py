@@ -123,11 +123,13 @@ def test_combinations_not_in_hba_are_refused_even_with_the_right_password(client
     assert f'user "{user}", database "{database}", SSL encryption' in cmd.stderr, cmd.stderr
 
 
-def test_live_hba_rules_are_exactly_the_peer_rule_and_the_configured_ones(db1):
+def test_live_hba_rules_are_exactly_the_peer_rules_and_the_configured_ones(db1):
     rules = superuser(db1, "SELECT type, database, user_name, coalesce(address, ''), auth_method, "
                            "coalesce(error, '') FROM pg_hba_file_rules ORDER BY rule_number")
     assert rules.splitlines() == [
         "local|{all}|{postgres}||peer|",
+        # The exporter (postgresql_exporter_enabled): its system user, the postgres database only.
+        "local|{postgres}|{prometheus}||peer|",
         "hostssl|{zuul}|{zuul}|samenet|scram-sha-256|",
     ]
 
@@ -279,7 +281,7 @@ def test_bad_variables_fail_before_any_change(bad_vars_change_nothing, db1, vari
     # With the bad value comes a new hba rule: had the run gone on, pg_hba.conf would change.
     variables = {"postgresql_hba": [HBA_ZUUL, HBA_ETHERPAD], **variables}
     bad_vars_change_nothing(variables, message, lambda: db1.check_output(f"sha256sum {LIVE_FILES}"))
-    assert superuser(db1, "SELECT count(*) FROM pg_hba_file_rules") == "2"
+    assert superuser(db1, "SELECT count(*) FROM pg_hba_file_rules") == "3"
 
 
 def test_a_key_the_server_cannot_read_is_refused_before_it_goes_live(
