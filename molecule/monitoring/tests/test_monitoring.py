@@ -25,7 +25,7 @@ API = "http://127.0.0.1:9090/prometheus/api/v1"
 ALERT_LOG = "/var/log/devinfra-alerts/alerts.jsonl"
 LOGIN = "watcher:molecule-monitoring-password"
 # molecule/monitoring/group_vars/monitoring.yaml
-SCRAPE, EVALUATION, GROUP_WAIT, GROUP_INTERVAL = 10, 10, 5, 10
+SCRAPE, EVALUATION, GROUP_WAIT, GROUP_INTERVAL = 10, 2, 5, 10
 
 
 def figure(name: str, value) -> None:
