@@ -268,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     if "unit" in stages:
         # The real Zuul's parsers check what our filters render for it.
         env = dict(os.environ, DEVINFRA_ZUUL_PYTHON=zuul_python())
-        results.append(run_stage("pytest", ["pytest", "-q", "tests/unit"], echo=True, env=env))
+        # Four workers: most tests wait on subprocesses (ansible-playbook, the
+        # real Zuul's parsers, loopback HTTP doubles), not on the 2 cores.
+        results.append(run_stage("pytest", ["pytest", "-q", "-n", "4", "tests/unit"], echo=True, env=env))
     if "molecule" in stages:
         if shutil.which("molecule") is None:
             say("run-tests: molecule is not installed: run `make venv`")
