@@ -4,7 +4,15 @@
 group_vars/ and host_vars/) and every role's meta/argument_specs.yaml. It
 reports, naming the file and the key:
 
-- a file that is not valid YAML (with line and column);
+- a file that cannot be read safely: not UTF-8, not valid YAML (with line
+  and column), recursive aliases, aliases that expand beyond a bound, or
+  nesting too deep (devinfra/safe_yaml.py, the reader the yamlgroup plugin
+  uses too);
+- a structure Ansible would reject or skip: a group_vars/ or host_vars/ file
+  that is not a mapping of variables; in a hosts file, a group that is not a
+  mapping, a ``hosts``, ``children`` or ``vars`` that is not a mapping (a
+  string is one name, as Ansible reads it), a key other than those three,
+  host variables that are not a mapping;
 - a variable with a role's prefix (``base_...``) that the role does not
   declare (a typo would otherwise be silently ignored);
 - a value of the wrong type or outside its choices;
@@ -13,7 +21,8 @@ reports, naming the file and the key:
 Variables named ``<option>_<suffix>`` are checked like ``<option>`` (the
 base role adds up ``base_firewall_allow_<group>`` lists that way). Values
 that are Jinja templates are resolved only at run time, where the role's own
-argument spec validation checks them again; they are skipped here.
+argument spec validation checks them again; they are skipped here, and so
+are tagged values (``!vault``, ``!unsafe``).
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ from typing import Any
 
 import yaml
 
+from devinfra import safe_yaml
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -37,25 +48,11 @@ class Problem:
         return f"{self.path}: {self.key}: {self.message}" if self.key else f"{self.path}: {self.message}"
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps Ansible's !vault and !unsafe values opaque."""
-
-
-def _opaque(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> str:
-    return "{{ opaque }}"
-
-
-_Loader.add_multi_constructor("!", _opaque)
-
-
 def load_yaml(path: Path) -> tuple[Any, Problem | None]:
     try:
-        return yaml.load(path.read_text(), Loader=_Loader), None  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        return None, Problem(str(path), "", f"not valid YAML: {where}{problem}")
+        return safe_yaml.load(path), None
+    except safe_yaml.ReadError as exc:
+        return None, Problem(str(path), "", str(exc))
 
 
 def role_specs(roles_dir: Path) -> dict[str, dict[str, dict]]:
@@ -69,33 +66,103 @@ def role_specs(roles_dir: Path) -> dict[str, dict[str, dict]]:
     return specs
 
 
-def _inventory_vars(path: Path, data: Any) -> Iterator[tuple[str, dict]]:
-    """(where, vars) pairs from one inventory file."""
+def _describe(value: Any) -> str:
+    """What a YAML value is, for messages."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, safe_yaml.Tagged):
+        return f"a {value.tag} value"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+_GROUP_KEYS = ("hosts", "children", "vars")
+_SECTION_NAMES = {"hosts": "host names", "children": "group names", "vars": "variable names"}
+
+
+def _inventory_vars(path: Path, data: Any) -> tuple[list[tuple[str, dict]], list[Problem]]:
+    """The (where, vars) pairs of one inventory file, and its structure's problems.
+
+    The structure is checked as Ansible reads it (the ``yaml`` inventory
+    plugin and the group_vars/host_vars loader): what Ansible would fail on
+    or skip with a warning is a problem, since a skipped group or host
+    silently drops its hosts and variables.
+    """
+    found: list[tuple[str, dict]] = []
+    problems: list[Problem] = []
+
+    def problem(key: str, message: str) -> None:
+        problems.append(Problem(str(path), key, message))
+
     parts = path.parts
     if "group_vars" in parts or "host_vars" in parts:
         if isinstance(data, dict):
-            yield "", data
-        return
-    if not isinstance(data, dict) or "plugin" in data:
-        return  # an inventory plugin's configuration (yamlgroup, ...), not hosts and vars
+            found.append(("", data))
+        elif data is not None:
+            problem("", f"expected a mapping of variable names to values, got {_describe(data)}")
+        return found, problems
+    if data is None:
+        return found, problems
+    if not isinstance(data, dict):
+        problem("", f"expected a mapping of group names at the top level, got {_describe(data)}")
+        return found, problems
+    if "plugin" in data:
+        return found, problems  # an inventory plugin's configuration (yamlgroup, ...), not hosts and vars
 
-    def walk(group: dict, where: str) -> Iterator[tuple[str, dict]]:
-        if not isinstance(group, dict):
+    def section(group: dict, key: str, where: str) -> dict:
+        """The group's hosts, children or vars as a mapping; {} if absent or wrong."""
+        value = group.get(key)
+        if isinstance(value, str):
+            return {value: None}  # Ansible reads a string as one name
+        if value is None or isinstance(value, dict):
+            return value or {}
+        problem(f"{where}.{key}", f"expected a mapping of {_SECTION_NAMES[key]}, got {_describe(value)}")
+        return {}
+
+    def walk(name: Any, group: Any, where: str) -> None:
+        if not isinstance(name, str):
+            problem(where, f"a group name must be a string, got {_describe(name)}")
             return
-        if isinstance(group.get("vars"), dict):
-            yield f"{where}.vars", group["vars"]
-        hosts, children = group.get("hosts"), group.get("children")
-        for host, hostvars in (hosts.items() if isinstance(hosts, dict) else ()):
-            if isinstance(hostvars, dict):
-                yield f"{where}.hosts.{host}", hostvars
-        for child, body in (children.items() if isinstance(children, dict) else ()):
-            yield from walk(body or {}, f"{where}.children.{child}")
+        if group is None:
+            return
+        if not isinstance(group, dict):
+            problem(where, f"expected a group (a mapping with {', '.join(_GROUP_KEYS)}), "
+                    f"got {_describe(group)}")
+            return
+        for key in group:
+            if key not in _GROUP_KEYS:
+                problem(f"{where}.{key}", f"not a group key: a group has only {', '.join(_GROUP_KEYS)}")
+        variables = section(group, "vars", where)
+        if variables:
+            found.append((f"{where}.vars", variables))
+        for host, hostvars in section(group, "hosts", where).items():
+            if not isinstance(host, str):
+                problem(f"{where}.hosts", f"a host name must be a string, got {_describe(host)}")
+            elif isinstance(hostvars, dict):
+                found.append((f"{where}.hosts.{host}", hostvars))
+            elif hostvars is not None:
+                problem(f"{where}.hosts.{host}",
+                        f"expected a mapping of host variables, got {_describe(hostvars)}")
+        for child, body in section(group, "children", where).items():
+            walk(child, body, f"{where}.children.{child}")
 
     for name, group in data.items():
-        yield from walk(group, name)
+        walk(name, group, str(name))
+    return found, problems
 
 
 def _templated(value: Any) -> bool:
+    if isinstance(value, safe_yaml.Tagged):
+        return True  # !vault, !unsafe: only Ansible can tell what they hold
     if isinstance(value, str):
         return "{{" in value or "{%" in value
     if isinstance(value, dict):
@@ -164,7 +231,9 @@ def validate(inventory_dir: Path, roles_dir: Path) -> list[Problem]:
         if problem:
             problems.append(problem)
             continue
-        for where, variables in _inventory_vars(path, data):
+        found, structure = _inventory_vars(path, data)
+        problems.extend(structure)
+        for where, variables in found:
             for name, value in variables.items():
                 # The longest prefix names the role: mirror_update_x is
                 # mirror_update's, not mirror's.

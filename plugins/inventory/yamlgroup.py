@@ -16,19 +16,60 @@ names are sorted and joined into one newline-separated string, and a pattern
 finds its hosts with one regex scan of the part of that string where the
 names start with the pattern's literal prefix (see ``HostNames`` and
 ``_ScannedPattern``); exact names are set lookups.
+
+Regexes and globs are matched with RE2 (the google-re2 package, the engine
+Zuul matches its users' patterns with), in time linear in the length of the
+names: host names may come from cloud users (the OpenStack inventory), and
+Python's backtracking ``re`` takes time exponential in a name's length for
+a regex like ``^(a+)+$``, and time that grows as the length to the power
+of the number of stars for the scanning regex of a glob like
+``*a*a*a*a*c`` (``glob_to_regex`` makes each ``*`` a ``[^\n]*``; Python's
+own fnmatch avoids that with atomic groups, which RE2 does not need). The
+price is RE2's syntax: no backreferences and no lookarounds.
+
+The file is read with devinfra/safe_yaml.py, the bounded YAML reader that
+``devinfra validate`` uses too, loaded by its path in this checkout: the
+Ansible that runs this plugin on the bastion is a virtualenv without the
+devinfra package (safe_yaml.py's docstring says more).
+
+Group names follow Ansible's TRANSFORM_INVALID_GROUP_CHARS setting
+(``force_valid_group_names``), as the ``yaml`` and ``ini`` inventory plugins
+do: a name is given to ``InventoryData.add_group``, whose Group keeps it
+(``never``, the default, with a warning; ``ignore``) or replaces its invalid
+characters with ``_`` (``always``, with a warning; ``silently``), and the
+name it returns is the group's.
 """
 
 import fnmatch
+import importlib.util
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import accumulate
+from pathlib import Path
 
 import yaml
-from ansible import constants as C
 from ansible.errors import AnsibleParserError
+from ansible.inventory.group import to_safe_group_name
 from ansible.plugins.inventory import BaseInventoryPlugin
+
+try:
+    import re2
+except ImportError:  # parse() warns and falls back to Python's re (see compile_pattern)
+    re2 = None
+
+
+def _load_safe_yaml():
+    """devinfra/safe_yaml.py of this checkout, by its path (see the module docstring)."""
+    path = Path(__file__).resolve().parents[2] / "devinfra" / "safe_yaml.py"
+    spec = importlib.util.spec_from_file_location("_yamlgroup_safe_yaml", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+safe_yaml = _load_safe_yaml()
 
 DOCUMENTATION = r"""
 name: yamlgroup
@@ -46,12 +87,22 @@ description:
   - Memberships are only added. An exclusion limits what this file adds to a group; it
     does not remove a membership that another inventory source gave.
   - Errors fail the inventory source and name the file, the group and the entry; nothing
-    is added to the inventory when the file has an error. They are raised for an entry
-    that is not a string, an invalid regular expression (with Python's message), an
+    is added to the inventory when the file has an error. They are raised for a file that
+    is not UTF-8, not valid YAML or refused by the bounded YAML reader (recursive aliases,
+    aliases that expand to too many nodes, nesting too deep), an entry that is not a
+    string, an invalid or unsupported regular expression (with RE2's message), an
     C(@group) naming an unknown group, a cycle of C(@group) references, a C(groups) that
     is not a mapping, a top-level key other than C(plugin) and C(groups), and a group name
-    that is not a valid Ansible group name (letters, digits and underscores, not starting
-    with a digit) or is C(all) or C(ungrouped).
+    that is not a string, is empty, or is C(all) or C(ungrouped).
+  - A group name with characters Ansible does not accept in group names (anything but
+    letters, digits and underscores, or a leading digit, as in C(zuul-executor)) follows
+    Ansible's setting C(TRANSFORM_INVALID_GROUP_CHARS) (C(force_valid_group_names) in
+    ansible.cfg) like other inventory sources - C(never), the default, keeps the name and
+    warns; C(ignore) keeps it silently; C(always) replaces those characters with C(_) and
+    warns; C(silently) replaces them without warning. An C(@group) entry names a group as
+    this file writes it.
+  - Regular expressions and globs are matched with RE2 (the Python package google-re2
+    must be installed beside Ansible), in time linear in the length of the host names.
 options:
   plugin:
     description: Marks the file as this plugin's configuration.
@@ -67,9 +118,12 @@ options:
         included), C(?) one character, C([seq]) one character in C(seq) (ranges such as
         C(0-9) allowed) and C([!seq]) one character not in C(seq). An entry without
         wildcards is an exact host name.
-      - An entry starting with C(^) is a Python regular expression that must match the
-        whole host name (C(re.fullmatch)). Inline flags must be scoped, as in
-        V(^(?i:web\)[0-9]+), because C(^) comes first.
+      - An entry starting with C(^) is a regular expression in RE2 syntax
+        (U(https://github.com/google/re2/wiki/Syntax)) that must match the whole host name.
+        It is mostly Python's syntax, but backreferences, lookarounds, atomic groups and
+        possessive quantifiers are refused (they need backtracking); C(\z) ends the text
+        (not C(\Z)), and C(\d), C(\w), C(\s) and C(\b) are ASCII only. Inline flags may
+        come anywhere, as in V(^(?i\)web[0-9]+).
       - An entry starting with C(@) adds the members of another group, defined in this
         file or already in the inventory. C(@all) is every host in the inventory so far.
         C(@ungrouped) is refused, as Ansible settles that group only after every source
@@ -106,16 +160,18 @@ groups:
   disabled: []
 """
 
+# These three Python regexes only read pattern texts, written in the groups file:
+# they are simple enough to take linear time.
 _GLOB_WILDCARDS = re.compile(r"[*?[]")
 
-# Regex syntax whose meaning depends on text around the match (\A, \Z, lookarounds,
-# conditionals) or that limits backtracking (atomic groups, possessive quantifiers):
-# for such a regex one scan of the joined host names could disagree with fullmatch on
-# each name, so it is matched host by host. The test is conservative: it also catches
-# harmless text (the same characters escaped or in a class, scoped flags), which only
-# costs speed. ^, $ and \b are safe: the scan uses MULTILINE, and a newline borders
-# each name like the ends of the string do.
-_NOT_SCANNABLE = re.compile(r"\\[AZ]|\(\?(?![:P])|[*+?}]\+")
+# RE2 syntax whose meaning depends on text around the match (\A, \z) or that sets
+# flags: for such a regex one scan of the joined host names could disagree with a full
+# match of each name, so it is matched host by host. The test is conservative: it also
+# catches harmless text (the same characters escaped or in a class, scoped flags,
+# named groups other than (?P<name>...)), which only costs speed. ^, $ and \b are
+# safe: the scan is in multi-line mode, and a newline borders each name like the ends
+# of the text do.
+_NOT_SCANNABLE = re.compile(r"\\[Az]|\(\?(?!:|P<)")
 
 # The literal characters a regex starts with.
 _REGEX_LITERALS = re.compile(r"[^\\.^$*+?{}\[\]|()]*")
@@ -126,29 +182,43 @@ _RESERVED_GROUPS = frozenset({"all", "ungrouped"})
 class HostNames:
     """The inventory's host names, prepared for selection by patterns.
 
-    ``joined`` is a newline followed by every name without a newline, sorted,
-    each followed by a newline: names that share a prefix are together, and
+    ``joined`` is UTF-8: a newline followed by the names, sorted, each
+    followed by a newline. Names that share a prefix are together, and
     ``span`` finds them by bisection. Names that contain a newline (Ansible
-    allows them) are in ``multiline`` and are matched one by one.
+    allows them) or are not valid Unicode (a lone surrogate: UTF-8 cannot
+    encode it) are left out of ``joined``: they are in ``odd``, and are
+    matched one by one.
     """
 
     def __init__(self, names: Iterable[str]):
         self.names = frozenset(names)
-        self.multiline = [name for name in self.names if "\n" in name]
-        self._sorted = sorted(name for name in self.names if "\n" not in name)
-        self.joined = "\n" + "".join(f"{name}\n" for name in self._sorted)
+        self.odd: list[str] = []
+        scanned: list[tuple[str, bytes]] = []
+        for name in self.names:
+            try:
+                if "\n" not in name:
+                    scanned.append((name, name.encode()))
+                    continue
+            except UnicodeEncodeError:
+                pass
+            self.odd.append(name)
+        scanned.sort()  # by name; UTF-8 keeps the order of code points
+        self._sorted = [name for name, _ in scanned]
+        self.joined = b"\n" + b"".join(encoded + b"\n" for _, encoded in scanned)
         # _newlines[i]: offset in joined of the newline before _sorted[i]; the last
         # one is the final newline.
-        self._newlines = list(accumulate((len(name) + 1 for name in self._sorted), initial=0))
+        self._newlines = list(accumulate((len(encoded) + 1 for _, encoded in scanned), initial=0))
 
     def span(self, prefix: str) -> tuple[int, int]:
         """The slice of ``joined`` holding the names that start with *prefix*.
 
-        It includes the newlines before and after each of those names.
+        It includes the newline before each of those names, and not the one
+        after the last: a scan's ``$`` matches at the slice's end as before a
+        newline (RE2 sees the text beyond), and no match can start there.
         """
         low = bisect_left(self._sorted, prefix)
         high = bisect_right(self._sorted, prefix, low, key=lambda name: name[:len(prefix)])
-        return self._newlines[low], self._newlines[high] + 1
+        return self._newlines[low], self._newlines[high]
 
 
 class _ExactName:
@@ -165,16 +235,16 @@ class _ScannedPattern:
     """A glob or regex that finds its hosts by scanning ``HostNames.joined``.
 
     ``matches(name)`` is the definition: does the pattern match the whole name.
-    ``scanner`` finds ``"\\n" + name`` in the joined names for every name it
-    matches, or is None when a scan cannot be trusted; it scans only the names
-    that start with ``prefix``, a literal prefix of every name the pattern
-    matches. A scan whose matches are single names agrees with ``matches`` (the
-    scanner starts with a newline, ends before one, and cannot observe text
-    outside its match); if a match runs over a newline, across names, the
-    pattern falls back to ``matches`` on every host.
+    ``scanner`` (RE2, see ``_scanner``) finds ``"\\n" + name`` in the joined
+    names for every name it matches, or is None when a scan cannot be trusted;
+    it scans only the names that start with ``prefix``, a literal prefix of
+    every name the pattern matches. A scan whose matches are single names
+    agrees with ``matches`` (the scanner starts with a newline, ends before
+    one, and cannot observe text outside its match); if a match runs over a
+    newline, across names, the pattern falls back to ``matches`` on every host.
     """
 
-    def __init__(self, matches: Callable[[str], object], scanner: re.Pattern[str] | None,
+    def __init__(self, matches: Callable[[str], object], scanner: "re2._Regexp | None",
                  prefix: str):
         self._matches = matches
         self._scanner = scanner
@@ -184,20 +254,56 @@ class _ScannedPattern:
         if self._scanner is not None:
             found = [match[0][1:]
                      for match in self._scanner.finditer(hosts.joined, *hosts.span(self._prefix))]
-            if not any("\n" in name for name in found):
-                return {*found, *filter(self._matches, hosts.multiline)}
+            if not any(b"\n" in name for name in found):
+                return {*(name.decode() for name in found), *filter(self._matches, hosts.odd)}
         return set(filter(self._matches, hosts.names))
 
 
+def _re2_compile(regex: str) -> "re2._Regexp":
+    """The RE2 regex; re2.error if RE2 refuses it (its message is not logged too).
+
+    Groups do not capture: only whole matches are used, and each capture
+    would cost time on every match.
+    """
+    options = re2.Options()
+    options.log_errors = False
+    options.never_capture = True
+    try:
+        return re2.compile(regex, options)
+    except UnicodeEncodeError:  # a lone surrogate, from a "\udcff" escape in YAML
+        raise re2.error("not valid Unicode: it has a lone surrogate") from None
+
+
+def _scanner(body: str) -> "re2._Regexp | None":
+    """The scanner of a regex: a newline, the regex, and the end of a line (not consumed).
+
+    Multi-line mode: ``^`` and ``$`` in the regex match at the ends of each name.
+
+    None if the wrapped regex does not compile (a body that is valid only on
+    its own, such as one ending in a backslash that escapes the wrapping).
+    """
+    try:
+        return _re2_compile(f"(?m)\\n(?:{body})$")
+    except re2.error:
+        return None
+
+
+def re2_message(error: Exception) -> str:
+    """The text of an re2.error (the package gives it as bytes)."""
+    message = error.args[0] if error.args else ""
+    return message.decode(errors="replace") if isinstance(message, bytes) else str(message)
+
+
 def glob_to_regex(glob: str) -> str | None:
-    """Translate an fnmatch glob into a regex for the same names, newline excluded.
+    """Translate an fnmatch glob into an RE2 regex for the same names, newline excluded.
 
     The regex matches what ``fnmatch.fnmatchcase`` matches among names without
     a newline, and its ``*``, ``?`` and ``[!seq]`` never match a newline, so a
     scan of newline-separated names stays within one name. It has no anchors
     and no groups. None for a glob with a reversed range such as ``[z-a]``,
     which fnmatch reads in ways of its own: such a glob is matched with fnmatch
-    host by host.
+    host by host (Python's fnmatch makes each ``*`` an atomic group, so that
+    is linear too).
     """
     parts = []
     i = 0
@@ -216,8 +322,13 @@ def glob_to_regex(glob: str) -> str | None:
             parts.append(bracket)
             i = end + 1
         else:
-            parts.append(re.escape(char))
+            parts.append(_literal(char))
     return "".join(parts)
+
+
+def _literal(char: str) -> str:
+    """*char* as an RE2 literal, in a class or not: ASCII punctuation and controls as \\xHH."""
+    return char if not char.isascii() or char.isalnum() else f"\\x{ord(char):02x}"
 
 
 def _bracket_end(glob: str, start: int) -> int | None:
@@ -249,10 +360,10 @@ def _bracket_to_regex(content: str) -> str | None:
             low, high = content[i], content[i + 2]
             if low > high:
                 return None
-            items.append(f"{re.escape(low)}-{re.escape(high)}")
+            items.append(f"{_literal(low)}-{_literal(high)}")
             i += 3
         else:
-            items.append(re.escape(content[i]))
+            items.append(_literal(content[i]))
             i += 1
     return ("[^\\n" if negated else "[") + "".join(items) + "]"
 
@@ -274,22 +385,48 @@ def _regex_prefix(body: str) -> str:
 def compile_pattern(text: str) -> _ExactName | _ScannedPattern:
     """Compile one glob, ``^`` regex or exact name (an entry without ``!`` and ``@``).
 
-    Raises re.error for an invalid regex.
+    Raises re2.error for a regex RE2 refuses (re2_message gives its text).
     """
+    if re2 is None:
+        return _python_pattern(text)
     if text.startswith("^"):
-        regex = re.compile(text)
+        regex = _re2_compile(text)
         body = text[1:]
-        scanner = None
-        if not _NOT_SCANNABLE.search(body):
-            scanner = re.compile(rf"\n(?:{body})(?=\n)", re.MULTILINE)
-        return _ScannedPattern(regex.fullmatch, scanner, _regex_prefix(body))
+        scanner = None if _NOT_SCANNABLE.search(body) else _scanner(body)
+
+        def matches(name: str) -> bool:
+            # surrogatepass: a name with a lone surrogate is matched as the bytes it stands for.
+            return regex.fullmatch(name.encode("utf-8", "surrogatepass")) is not None
+
+        return _ScannedPattern(matches, scanner, _regex_prefix(body))
     wildcard = _GLOB_WILDCARDS.search(text)
     if wildcard:
         regex = glob_to_regex(text)
-        scanner = None if regex is None else re.compile(rf"\n(?:{regex})(?=\n)")
+        scanner = None if regex is None else _scanner(regex)
         return _ScannedPattern(lambda name: fnmatch.fnmatchcase(name, text), scanner,
                                text[:wildcard.start()])
     return _ExactName(text)
+
+
+def _python_pattern(text: str) -> _ExactName | _ScannedPattern:
+    """The pattern without google-re2: Python's re and fnmatch, name by name.
+
+    Only for a controller whose Ansible predates google-re2, such as a
+    bastion's first deploy of the commit that adds it to bastion_pip_packages
+    (service-bastion.yaml then installs it): parse() warns, since some
+    regexes take exponential time in Python's re.
+    """
+    if text.startswith("^"):
+        regex = re.compile(text)
+        return _ScannedPattern(lambda name: regex.fullmatch(name) is not None, None, "")
+    if _GLOB_WILDCARDS.search(text):
+        return _ScannedPattern(lambda name: fnmatch.fnmatchcase(name, text), None, "")
+    return _ExactName(text)
+
+
+def _pattern_errors() -> tuple[type[Exception], ...]:
+    """What compile_pattern raises for a pattern it refuses, with or without google-re2."""
+    return (re.error,) if re2 is None else (re2.error,)
 
 
 @dataclass(frozen=True)
@@ -306,24 +443,27 @@ class Entry:
     pattern: _ExactName | _ScannedPattern | None = None
 
 
-def _error(source: str, message: str, group: object = None, entry: object = None,
-           obj: object = None) -> AnsibleParserError:
+def _error(source: str, message: str, group: object = None, entry: object = None) -> AnsibleParserError:
     """An error naming the file, and the group and the entry when given.
 
-    *obj*, the offending YAML value, lets Ansible show where it is in the file.
+    The values come from the bounded YAML reader, not from Ansible's loader,
+    so they carry no position in the file for Ansible to show: the group and
+    the entry say where.
     """
     where = source
     if group is not None:
         where += f": group {group!r}"
     if entry is not None:
         where += f", entry {entry!r}"
-    return AnsibleParserError(f"{where}: {message}", obj=obj)
+    return AnsibleParserError(f"{where}: {message}")
 
 
 def _describe(value: object) -> str:
     """What a YAML value is, for error messages."""
     if value is None:
         return "nothing (null)"
+    if isinstance(value, safe_yaml.Tagged):
+        return f"a {value.tag} value"
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, int | float):
@@ -349,7 +489,7 @@ class PatternGroups:
         self.source = source
         if not isinstance(groups, Mapping):
             raise _error(source, "'groups' must be a mapping of group names to patterns, "
-                         f"got {_describe(groups)}", obj=groups)
+                         f"got {_describe(groups)}")
         self.groups: dict[str, list[Entry]] = {}
         self.references: set[str] = set()  # the groups named by @group entries
         self._compiled: dict[str, _ExactName | _ScannedPattern] = {}
@@ -361,22 +501,28 @@ class PatternGroups:
                 value = [value]
             elif not isinstance(value, list):
                 raise _error(source, "expected a pattern or a list of patterns, "
-                             f"got {_describe(value)}", group=name, obj=value)
+                             f"got {_describe(value)}", group=name)
             self.groups[name] = [self._entry(name, item) for item in value]
 
     def _check_group_name(self, name: object) -> None:
-        if not isinstance(name, str) or not name or C.INVALID_VARIABLE_NAMES.search(name):
-            raise _error(self.source, "not a valid group name: use letters, digits and "
-                         "underscores, not starting with a digit", group=name, obj=name)
+        """Refuse what Ansible cannot make a group of; other names are Ansible's to judge.
+
+        Characters Ansible does not accept in group names ("-", ".", a leading
+        digit) follow its TRANSFORM_INVALID_GROUP_CHARS setting when the group
+        is added (see the module docstring), as in any inventory source.
+        """
+        if not isinstance(name, str) or not name:
+            raise _error(self.source, f"a group name must be a non-empty string, got {_describe(name)}",
+                         group=name)
         if name in _RESERVED_GROUPS:
             raise _error(self.source, "this group is Ansible's own and cannot be defined here",
-                         group=name, obj=name)
+                         group=name)
 
     def _entry(self, group: str, item: object) -> Entry:
         """Parse and compile one entry of *group*."""
         if not isinstance(item, str):
             raise _error(self.source, f"expected a string, got {_describe(item)} "
-                         "(quote patterns in YAML)", group=group, entry=item, obj=item)
+                         "(quote patterns in YAML)", group=group, entry=item)
         exclude = item.startswith("!")
         text = item[1:] if exclude else item
         if text.startswith("@"):
@@ -384,15 +530,17 @@ class PatternGroups:
             if ref == "ungrouped":
                 raise _error(self.source, "'ungrouped' cannot be referenced: Ansible settles it "
                              "only after every inventory source is read",
-                             group=group, entry=item, obj=item)
+                             group=group, entry=item)
             self.references.add(ref)
             return Entry(item, exclude, ref=ref)
         if text not in self._compiled:
             try:
                 self._compiled[text] = compile_pattern(text)
-            except re.error as exc:
-                raise _error(self.source, f"invalid regular expression: {exc}",
-                             group=group, entry=item, obj=item) from None
+            except _pattern_errors() as exc:
+                what = ("invalid regular expression (RE2 syntax, which has no backreferences or "
+                        "lookarounds)" if text.startswith("^") else "cannot compile the glob")
+                raise _error(self.source, f"{what}: {re2_message(exc)}",
+                             group=group, entry=item) from None
         return Entry(item, exclude, pattern=self._compiled[text])
 
     def select(self, hosts: Iterable[str],
@@ -449,21 +597,24 @@ class _Selection:
             if ref in chain:
                 cycle = " -> ".join([*chain[chain.index(ref):], ref])
                 raise _error(self._patterns.source, f"reference cycle {cycle}",
-                             group=group, entry=entry.text, obj=entry.text)
+                             group=group, entry=entry.text)
             self._select(ref, [*chain, ref])
             return self._selected[ref].union(self._existing.get(ref, ()))
         if ref in self._existing:
             return self._existing[ref]
         raise _error(self._patterns.source, f"unknown group {ref!r}: it is defined neither in "
-                     "this file nor in the inventory so far", group=group, entry=entry.text,
-                     obj=entry.text)
+                     "this file nor in the inventory so far", group=group, entry=entry.text)
 
 
 def _top_level_plugin(path: str) -> str | None:
     """The top-level ``plugin`` value of a YAML file, or None.
 
-    Only the YAML structure is read (``yaml.compose``): no object is built and
-    no tag is resolved.
+    Only the YAML structure is read (``yaml.compose``): no object is built, no
+    tag is resolved and no alias is expanded. The data is read in ``parse``,
+    with the bounded reader: a yamlgroup file it refuses then fails with the
+    reason, instead of being left unclaimed here. (Ansible's own loader, which
+    the ``auto`` plugin reads the file with before this, uses the same libyaml
+    parser.)
     """
     try:
         with open(path, "rb") as stream:
@@ -490,22 +641,38 @@ class InventoryModule(BaseInventoryPlugin):
     def parse(self, inventory, loader, path, cache=True):
         """Check and evaluate the whole file, then add its groups and memberships."""
         super().parse(inventory, loader, path, cache)
-        data = self.loader.load_from_file(path, cache="none")
+        if re2 is None:
+            self.display.warning(f"{path}: the Python package google-re2 (module re2) is not installed "
+                                 "where Ansible runs: regexes are matched with Python's re, which takes "
+                                 "exponential time on some patterns and host names (on the bastion, "
+                                 "service-bastion.yaml installs it)")
+        try:
+            data = safe_yaml.load(path)
+        except safe_yaml.ReadError as exc:
+            raise _error(path, str(exc)) from None
+        if not isinstance(data, Mapping):
+            raise _error(path, f"expected a mapping with 'plugin' and 'groups', got {_describe(data)}")
         unknown = sorted(str(key) for key in data if key not in ("plugin", "groups"))
         if unknown:
             raise _error(path, f"unknown top-level key(s) {', '.join(map(repr, unknown))}: "
-                         "a yamlgroup file has only 'plugin' and 'groups'", obj=data)
+                         "a yamlgroup file has only 'plugin' and 'groups'")
         patterns = PatternGroups(path, data.get("groups"))
         if not self.inventory.hosts:
             self.display.warning(f"{path}: no host in the inventory yet, so every yamlgroup group "
                                  "is empty; list this source after the sources of the hosts")
-        existing = {name: {host.name for host in group.get_hosts()}
-                    for name, group in self.inventory.groups.items() if name in patterns.references}
+        existing = {}
+        for ref in patterns.references:
+            # As this file's groups are named in the inventory: kept or transformed.
+            group = self.inventory.groups.get(ref)
+            if group is None:
+                group = self.inventory.groups.get(to_safe_group_name(ref))
+            if group is not None:
+                existing[ref] = {host.name for host in group.get_hosts()}
         selected = patterns.select(self.inventory.hosts, existing)
         order = {name: index for index, name in enumerate(self.inventory.hosts)}
         for name, members in selected.items():
-            self.inventory.add_group(name)
-            group = self.inventory.groups[name]
+            # add_group applies TRANSFORM_INVALID_GROUP_CHARS and returns the name it used.
+            group = self.inventory.groups[self.inventory.add_group(name)]
             # Group.add_host, not inventory.add_child(name, host): add_child would
             # take a host that shares its name with a group for that group.
             for host in sorted(members, key=order.__getitem__):  # in the inventory's order

@@ -1,6 +1,8 @@
 """devinfra validate: inventory variables against the roles' argument specs."""
 
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -118,3 +120,76 @@ def test_cli_exit_codes(inventory, capsys):
     out = capsys.readouterr()
     assert "1 problem(s)" in out.out
     assert "base_sshd_port" in out.err
+
+
+# A "billion laughs": about 600 bytes whose aliases stand for 10**9 strings.
+ALIAS_BOMB = "lol0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"lol{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 10))
+
+# (file under the inventory, its bytes, the problem reported), each a bad input
+# that once gave a traceback, ran away, or passed as "0 problems".
+BAD_FILES = [
+    ("service/group_vars/latin1.yaml", b"base_sshd_port: 22\nmotd: 'caf\xe9'\n",
+     "not UTF-8: byte 0xe9 at offset 29"),
+    ("service/group_vars/self.yaml", b"a: &x [*x]\n",
+     "refused: line 1, column 8: alias *x is inside the node it refers to (recursive data)"),
+    ("service/group_vars/loop.yaml", b"base_thing: &m\n  child: *m\n",
+     "refused: line 2, column 10: alias *m is inside the node it refers to (recursive data)"),
+    ("service/group_vars/bomb.yaml", ALIAS_BOMB.encode(),
+     "refused: line 5, column 47: the aliases expand to more than 100000 nodes (an alias bomb?)"),
+    ("service/group_vars/deep.yaml", b"a: " + b"[" * 200 + b"]" * 200 + b"\n",
+     "refused: line 1, column 103: nested more than 100 levels deep"),
+    ("service/group_vars/list.yaml", b"- base_sshd_port: 22\n",
+     "expected a mapping of variable names to values, got a list"),
+    ("aio/host_vars/zuul01/list.yaml", b"[a, b]\n",
+     "expected a mapping of variable names to values, got a list"),
+    ("extra/children.yaml", b"all:\n  children: 5\n",
+     "all.children: expected a mapping of group names, got a number"),
+    ("extra/hosts.yaml", b"web:\n  hosts: [web01]\n",
+     "web.hosts: expected a mapping of host names, got a list"),
+    ("extra/vars.yaml", b"web:\n  vars: 3\n", "web.vars: expected a mapping of variable names, got a number"),
+    ("extra/group.yaml", b"web: [web01]\n", "web: expected a group (a mapping with hosts, children, vars), "
+     "got a list"),
+    ("extra/hostvars.yaml", b"all:\n  children:\n    web:\n      hosts:\n        web01: [a]\n",
+     "all.children.web.hosts.web01: expected a mapping of host variables, got a list"),
+    ("extra/typo.yaml", b"web:\n  host:\n    web01:\n",
+     "web.host: not a group key: a group has only hosts, children, vars"),
+    ("extra/top.yaml", b"- web01\n", "expected a mapping of group names at the top level, got a list"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), BAD_FILES, ids=[b[0] for b in BAD_FILES])
+def test_a_bad_file_is_one_problem_naming_the_file_and_the_key(inventory, name, content, message):
+    path = inventory / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    assert problems(inventory) == [f"{path}: {message}"]
+
+
+def test_strings_and_empty_sections_are_read_as_ansible_reads_them(inventory):
+    path = inventory / "extra/hosts.yaml"
+    path.parent.mkdir()
+    path.write_text("web:\n  hosts: web01\n  children:\n  vars:\ndb:\nlb:\n  hosts:\n    lb01:\n")
+    assert problems(inventory) == []
+
+
+def test_aliases_within_the_bound_are_read(inventory):
+    add_vars(inventory, """\
+        defaults: &defaults {port: 22, proto: tcp}
+        base_firewall_allow_extra: [*defaults, {<<: *defaults, port: 80}]
+        """)
+    assert problems(inventory) == []
+
+
+def test_the_devinfra_validate_command_reports_each_bad_file_without_a_traceback(inventory):
+    for name, content, _ in BAD_FILES:
+        path = inventory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    command = [str(Path(sys.executable).parent / "devinfra"), "validate",
+               "--inventory", str(inventory), "--roles", str(ROOT / "roles")]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=120)
+    assert run.returncode == 1
+    expected = [f"{inventory / name}: {message}" for name, _, message in BAD_FILES]
+    assert sorted(run.stderr.splitlines()) == sorted(expected)  # nothing else: no traceback
+    assert f"{len(BAD_FILES)} problem(s)" in run.stdout

@@ -10,14 +10,16 @@ import importlib.util
 import json
 import os
 import random
-import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+import re2
+from ansible import constants
 from ansible.errors import AnsibleParserError
+from ansible.inventory import group as ansible_group
 from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
 
@@ -104,14 +106,16 @@ def test_regexes_must_match_the_whole_name(tmp_path):
         whole: '^web0[12]\..*'
         dollar: '^(web|db)0[1-3]\.ord\.example\.org$'
         scoped_flag: '^(?i:web)0[14]\..*'
-        lookahead: '^(?!web).*\.dfw\..*'
+        flag_anywhere: '^(?i)web0[14]\..*'
+        negated_class: '^[^w].*\.dfw\..*'
         alternation: '^db01\.dfw\.example\.org|web0[12]\..*'
         """)
     assert found["prefix_only"] == set()
     assert found["whole"] == {"web01.dfw.example.org", "web02.dfw.example.org"}
     assert found["dollar"] == {"web03.ord.example.org", "db02.ord.example.org"}
     assert found["scoped_flag"] == {"web01.dfw.example.org", "Web04.dfw.example.org"}
-    assert found["lookahead"] == {"db01.dfw.example.org", "Web04.dfw.example.org"}
+    assert found["flag_anywhere"] == found["scoped_flag"]
+    assert found["negated_class"] == {"db01.dfw.example.org", "Web04.dfw.example.org"}
     assert found["alternation"] == {"db01.dfw.example.org", "web01.dfw.example.org",
                                     "web02.dfw.example.org"}
 
@@ -234,22 +238,104 @@ def test_glob_translation_agrees_with_fnmatch():
 
 
 def test_regex_scans_agree_with_fullmatch():
-    # Includes the syntax that must not be scanned (lookarounds, \A, \Z, atomic
-    # groups, possessive quantifiers) and syntax that can match a newline.
+    # Includes the syntax that must not be scanned (\A, \z, flags), syntax that
+    # can match a newline, and syntax RE2 refuses (skipped).
     tokens = ["a", "b", ".", r"\w", r"\W", r"\s", "[^a]", r"\n", "$", "^", r"\b", "|", "(", ")",
-              "*", "+", "?", "(?=a)", "(?<!b)", r"\Z", r"\A", "(?>a*)", "*+", "{2}", "(?:", r"\1"]
+              "*", "+", "?", "(?=a)", r"\z", r"\A", "(?i)", "(?s)", "(?m)", "(?-m:", "{2}", "(?:",
+              "(?P<n>", r"\1", "é", r"\C"]
     rng = random.Random(11)
     checked = 0
     while checked < 3000:
         regex = "^" + "".join(rng.choices(tokens, k=rng.randint(1, 6)))
         try:
             pattern = yamlgroup.compile_pattern(regex)
-        except re.error:
+        except re2.error:
             continue
-        names = {"".join(rng.choices("ab-\n", k=rng.randint(1, 4))) for _ in range(8)}
-        expected = {name for name in names if re.fullmatch(regex, name)}
+        names = {"".join(rng.choices("abAé-\n", k=rng.randint(1, 4))) for _ in range(8)}
+        reference = re2.compile(regex)
+        expected = {name for name in names if reference.fullmatch(name)}
         assert pattern.select(yamlgroup.HostNames(names)) == expected, regex
         checked += 1
+
+
+# --- patterns that make a backtracking engine take exponential time -----------
+# RE2 matches them in linear time; these tests check the results (a backtracking
+# engine would not finish them).
+
+
+def test_a_nested_quantifier_regex_selects_the_right_long_names(tmp_path):
+    near_miss = "a" * 5000 + "!"
+    hosts = ["a" * 5000, near_miss, "a" * 40 + "b", "a" * 30 + "\n" + "a" * 30, "aa"]
+    found = members(tmp_path, """\
+        nested: '^(a+)+$'
+        alternation: '^(a|aa)+'
+        words: '^(\\w+\\s?)*'
+        """, inventory=inventory_with(hosts=hosts))
+    assert found["nested"] == found["alternation"] == {"a" * 5000, "aa"}
+    assert found["words"] == {"a" * 5000, "a" * 40 + "b", "a" * 30 + "\n" + "a" * 30, "aa"}
+
+
+def test_a_glob_with_many_stars_selects_the_right_long_names(tmp_path):
+    hosts = ["a" * 60, "a" * 59 + "c", "a" * 30 + "\n" + "a" * 29 + "c", "a" * 6 + "c",
+             "b" * 60 + "c"]
+    found = members(tmp_path, """\
+        stars: '*a*a*a*a*a*a*a*c'
+        prefixed: 'a*a*a*a*a*a*a*c'
+        reversed_range: '*a*a*a*a*a*a*a*[c-a]'
+        """, inventory=inventory_with(hosts=hosts))
+    expected = {"a" * 59 + "c", "a" * 30 + "\n" + "a" * 29 + "c"}  # fnmatch's * matches a newline
+    assert found["stars"] == found["prefixed"] == expected
+    assert found["reversed_range"] == {name for name in hosts
+                                       if fnmatch.fnmatchcase(name, "*a*a*a*a*a*a*a*[c-a]")}
+
+
+def test_host_names_that_are_not_valid_unicode_are_matched_one_by_one(tmp_path):
+    # A lone surrogate cannot be encoded in UTF-8, the text RE2 scans.
+    hosts = ["web\udcff01", "web02", "db\udcff"]
+    found = members(tmp_path, """\
+        glob: "web*"
+        regex: '^(web|db).+'
+        exact: "web02"
+        """, inventory=inventory_with(hosts=hosts))
+    assert found == {"glob": {"web\udcff01", "web02"}, "regex": set(hosts), "exact": {"web02"}}
+
+
+# --- group names --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("setting", "names", "warning"), [
+    ("never", ("zuul-executor", "1st", "web.dfw"),
+     "Invalid characters were found in group names but not replaced, use -vvvv to see details"),
+    ("ignore", ("zuul-executor", "1st", "web.dfw"), None),
+    ("always", ("zuul_executor", "_st", "web_dfw"),
+     "Invalid characters were found in group names and automatically replaced, use -vvvv to see details"),
+    ("silently", ("zuul_executor", "_st", "web_dfw"), None),
+])
+def test_group_names_follow_ansibles_transform_invalid_group_chars(tmp_path, monkeypatch, setting,
+                                                                  names, warning):
+    monkeypatch.setattr(constants, "TRANSFORM_INVALID_GROUP_CHARS", setting)
+    warnings = []
+    monkeypatch.setattr(ansible_group.display, "warning", warnings.append)
+    found = members(tmp_path, """\
+        zuul-executor: "web0[12]*"
+        1st: "@zuul-executor"
+        web.dfw: ["*.dfw.example.org", "!@1st"]
+        """)
+    executor, first, dfw = names
+    assert found == {executor: {"web01.dfw.example.org", "web02.dfw.example.org"},
+                     first: {"web01.dfw.example.org", "web02.dfw.example.org"},
+                     dfw: {"db01.dfw.example.org", "Web04.dfw.example.org"}}
+    assert set(warnings) == ({warning} if warning else set())
+
+
+def test_a_reference_finds_a_group_another_source_named_with_transformed_characters(tmp_path,
+                                                                                   monkeypatch):
+    monkeypatch.setattr(constants, "TRANSFORM_INVALID_GROUP_CHARS", "silently")
+    inventory = inventory_with(groups={"legacy_web": ["lb1.example.org"]})  # from "legacy-web"
+    found = members(tmp_path, """\
+        front: "@legacy-web"
+        """, inventory=inventory)
+    assert found["front"] == {"lb1.example.org"}
 
 
 # --- errors -------------------------------------------------------------------
@@ -262,21 +348,25 @@ def test_regex_scans_agree_with_fullmatch():
     ("web: [[a, b]]", "group 'web', entry ['a', 'b']: expected a string, got a list"),
     ("web: {hosts: web01}", "group 'web': expected a pattern or a list of patterns, got a mapping"),
     ("web: 7", "group 'web': expected a pattern or a list of patterns, got a number"),
-    ("web: ['^web[0-9']", "group 'web', entry '^web[0-9': invalid regular expression: "
-                          "unterminated character set at position 4"),
-    ("web: ['!^(?i)web']", "group 'web', entry '!^(?i)web': invalid regular expression: "
-                           "global flags not at the start of the expression at position 1"),
+    ("web: ['^web[0-9']", "group 'web', entry '^web[0-9': invalid regular expression "
+                          "(RE2 syntax, which has no backreferences or lookarounds): "
+                          "missing ]: [0-9"),
+    ("web: ['!^(web)\\1']", "group 'web', entry '!^(web)\\\\1': invalid regular expression "
+                            "(RE2 syntax, which has no backreferences or lookarounds): "
+                            "invalid escape sequence: \\1"),
+    ("web: ['^(?!db).*']", "group 'web', entry '^(?!db).*': invalid regular expression "
+                           "(RE2 syntax, which has no backreferences or lookarounds): "
+                           "invalid perl operator: (?!"),
     ("web: ['@nope']", "group 'web', entry '@nope': unknown group 'nope': it is defined neither "
                        "in this file nor in the inventory so far"),
     ("web: ['!@']", "group 'web', entry '!@': unknown group ''"),
     ("a: '@b'\n  b: ['x', '@c']\n  c: '!@a'", "group 'c', entry '!@a': reference cycle a -> b -> c -> a"),
     ("a: ['web*', '@a']", "group 'a', entry '@a': reference cycle a -> a"),
     ("web: '@ungrouped'", "group 'web', entry '@ungrouped': 'ungrouped' cannot be referenced"),
-    ("web-1: web*", "group 'web-1': not a valid group name: use letters, digits and underscores, "
-                    "not starting with a digit"),
-    ("1web: web*", "group '1web': not a valid group name"),
-    ("web.dfw: web*", "group 'web.dfw': not a valid group name"),
-    ("12: web*", "group 12: not a valid group name"),
+    ("12: web*", "group 12: a group name must be a non-empty string, got a number"),
+    ("'': web*", "group '': a group name must be a non-empty string, got a string"),
+    ("web: [!unsafe 'web*']", "group 'web', entry !unsafe 'web*': expected a string, "
+                              "got a !unsafe value"),
     ("all: '*'", "group 'all': this group is Ansible's own and cannot be defined here"),
     ("ungrouped: '*'", "group 'ungrouped': this group is Ansible's own"),
 ])
@@ -303,6 +393,49 @@ def test_file_level_errors_name_the_file(tmp_path, text, message):
     with pytest.raises(AnsibleParserError) as error:
         parse(path)
     assert error.value.message == f"{path}: {message}"
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"plugin: yamlgroup\ngroups:\n  caf\xe9: web*\n", "not UTF-8: byte 0xe9 at offset 31"),
+    (b"plugin: yamlgroup\ngroups:\n  web: &x ['web*', *x]\n",
+     "refused: line 3, column 20: alias *x is inside the node it refers to (recursive data)"),
+    (b"plugin: yamlgroup\ngroups: &g\n  web: *g\n",
+     "refused: line 3, column 8: alias *g is inside the node it refers to (recursive data)"),
+    (b"plugin: yamlgroup\nl0: &l0 [a, a, a, a, a, a, a, a, a, a]\n"
+     + b"".join(b"l%d: &l%d [*l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d]\n"
+                % (i, i, *[i - 1] * 10) for i in range(1, 9)) + b"groups: {web: *l8}\n",
+     "refused: line 6, column 45: the aliases expand to more than 100000 nodes (an alias bomb?)"),
+    (b"plugin: yamlgroup\ngroups: {web: ['web*'\n", "not valid YAML: line 3, column 1: "
+     "while parsing a flow sequence: expected ',' or ']', but got '<stream end>'"),
+    (b"- plugin: yamlgroup\n", "expected a mapping with 'plugin' and 'groups', got a list"),
+])
+def test_a_file_the_bounded_reader_refuses_fails_with_the_reason(tmp_path, content, message):
+    path = tmp_path / "groups.yaml"
+    path.write_bytes(content)
+    inventory = inventory_with()
+    with pytest.raises(AnsibleParserError) as error:
+        yamlgroup.InventoryModule().parse(inventory, DataLoader(), str(path))
+    assert error.value.message == f"{path}: {message}"
+    assert set(inventory.groups) == {"all", "ungrouped"}
+
+
+def test_without_re2_the_plugin_warns_and_matches_with_pythons_re(tmp_path, monkeypatch):
+    """A bastion's Ansible from before google-re2 must still read the groups,
+    to deploy service-bastion.yaml, which installs it."""
+    monkeypatch.setattr(yamlgroup, "re2", None)
+    warnings = []
+    plugin = yamlgroup.InventoryModule()
+    plugin.display = type("Display", (), {"warning": staticmethod(warnings.append)})()
+    path = groups_file(tmp_path, "plugin: yamlgroup\ngroups:\n  web: ['web*', '!^web0[2-9]\\..*$']\n"
+                                 "  bad: ['^(x']\n")
+    inventory = inventory_with(hosts=["web01.example.org", "web02.example.org", "db01.example.org"])
+    with pytest.raises(AnsibleParserError, match="invalid regular expression"):
+        plugin.parse(inventory, DataLoader(), str(path))
+    path.write_text("plugin: yamlgroup\ngroups:\n  web: ['web*', '!^web0[2-9]\\..*$']\n")
+    plugin.parse(inventory, DataLoader(), str(path))
+    inventory.reconcile_inventory()
+    assert [h.name for h in inventory.groups["web"].get_hosts()] == ["web01.example.org"]
+    assert warnings and all("google-re2 (module re2) is not installed" in w for w in warnings)
 
 
 def test_a_file_read_before_the_hosts_warns(tmp_path):
@@ -368,9 +501,31 @@ def test_end_to_end_an_error_fails_the_run_and_is_shown(tmp_path):
     run = ansible("ansible-inventory", "--list", "-i", str(tmp_path / "hosts.yaml"), "-i", str(path))
     assert run.returncode != 0
     stderr = " ".join(run.stderr.split())
-    assert (f"{path}: group 'web', entry '^web(': invalid regular expression: "
-            "missing ), unterminated subpattern at position 4") in stderr
+    assert (f"{path}: group 'web', entry '^web(': invalid regular expression "
+            "(RE2 syntax, which has no backreferences or lookarounds): missing ): ^web(") in stderr
     assert f"Completely failed to parse inventory source {path}" in stderr
+
+
+@pytest.mark.parametrize(("setting", "group", "warning"), [
+    (None, "zuul-executor", "Invalid characters were found in group names but not replaced"),
+    ("always", "zuul_executor", "Invalid characters were found in group names and automatically replaced"),
+])
+def test_end_to_end_a_dashed_group_name_follows_the_setting(tmp_path, setting, group, warning):
+    (tmp_path / "hosts.yaml").write_text("all:\n  hosts:\n    ze01.example.org:\n    zuul01.example.org:\n")
+    path = groups_file(tmp_path, """\
+        plugin: yamlgroup
+        groups:
+          zuul-executor: "ze[0-9]*.example.org"
+          zuul: ["@zuul-executor", "zuul01.example.org"]
+        """)
+    env = dict(ENV, ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS=setting) if setting else ENV
+    run = subprocess.run(["ansible-inventory", "--list", "-i", str(tmp_path / "hosts.yaml"), "-i", str(path)],
+                         cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=120)
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert data[group]["hosts"] == ["ze01.example.org"]
+    assert data["zuul"]["hosts"] == ["ze01.example.org", "zuul01.example.org"]
+    assert warning in " ".join(run.stderr.split())
 
 
 def test_production_groups():
