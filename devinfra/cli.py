@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from devinfra import __version__, hosts, status, validate
+from devinfra.errors import DevinfraError
 
 
 def _print_table(rows: list[dict], columns: list[str]) -> None:
@@ -73,8 +74,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     inventory, roles = Path(args.inventory), Path(args.roles)
     for path in (inventory, roles):
         if not path.is_dir():
-            print(f"devinfra: error: {path} is not a directory", file=sys.stderr)
-            return 2
+            raise DevinfraError(f"{path} is not a directory", code=2)
     problems = validate.validate(inventory, roles)
     for problem in problems:
         print(problem, file=sys.stderr)
@@ -86,14 +86,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_plan(args: argparse.Namespace) -> int:
     from devinfra import plan
 
-    try:
-        if bool(args.range) == bool(args.files):
-            raise plan.PlanError("give either a range OLD..NEW or --files, not both or neither")
-        files = args.files or plan.changed_files(Path(args.repo), args.range)
-        steps = plan.plan(Path(args.repo) / args.zuul_dir, files, args.pipeline)
-    except plan.PlanError as exc:
-        print(f"devinfra: error: {exc}", file=sys.stderr)
-        return 1
+    if bool(args.range) == bool(args.files):
+        raise plan.PlanError("give either a range OLD..NEW or --files, not both or neither")
+    files = args.files or plan.changed_files(Path(args.repo), args.range)
+    steps = plan.plan(Path(args.repo) / args.zuul_dir, files, args.pipeline)
     if args.json:
         json.dump({"files": files, "steps": [vars(s) for s in steps]}, sys.stdout, indent=2)
         print()
@@ -106,39 +102,32 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     from devinfra import deploy, plan
 
     repo = Path(args.repo)
-    try:
-        settings = deploy.settings(Path(args.config), vars(args))
-        if bool(args.range) == bool(args.playbooks):
-            raise plan.PlanError("give either a range OLD..NEW or --playbooks, not both or neither")
-        if args.range:
-            steps = plan.plan(repo / args.zuul_dir, plan.changed_files(repo, args.range))
-        else:
-            steps = deploy.steps_for_playbooks(repo / args.zuul_dir, args.playbooks)
-        return deploy.deploy(
-            steps, repo=repo, inventories=settings["inventory"],
-            log_root=Path(settings["log_dir"]), lock_file=Path(settings["lock_file"]),
-            lock_timeout=float(settings["lock_timeout"]), disable_file=Path(settings["disable_file"]),
-            ansible_playbook=settings["ansible_playbook"], strategy=settings["ansible_strategy"],
-            summary_file=Path(args.summary_file) if args.summary_file else None)
-    except plan.PlanError as exc:
-        print(f"devinfra: error: {exc}", file=sys.stderr)
-        return 1
-    except deploy.DeployError as exc:
-        print(f"devinfra: {exc}", file=sys.stderr)
-        return exc.code
+    if bool(args.range) == bool(args.playbooks):
+        raise deploy.DeployError("give either a range OLD..NEW or --playbooks, not both or neither")
+    # Every setting is checked before anything runs: a wrong one stops the
+    # deploy with its name, never halfway through nor silently.
+    settings, origins = deploy.load_settings(Path(args.config), vars(args))
+    summary_file = Path(args.summary_file) if args.summary_file else None
+    deploy.check_paths(settings, origins, summary_file)
+    if args.range:
+        steps = plan.plan(repo / args.zuul_dir, plan.changed_files(repo, args.range))
+    else:
+        steps = deploy.steps_for_playbooks(repo / args.zuul_dir, args.playbooks)
+    return deploy.deploy(
+        steps, repo=repo, inventories=settings["inventory"],
+        log_root=Path(settings["log_dir"]), lock_file=Path(settings["lock_file"]),
+        lock_timeout=settings["lock_timeout"], disable_file=Path(settings["disable_file"]),
+        ansible_playbook=settings["ansible_playbook"], strategy=settings["ansible_strategy"],
+        summary_file=summary_file)
 
 
 def _cmd_publish_status(args: argparse.Namespace) -> int:
     from devinfra import deploy
 
-    try:
-        settings = deploy.settings(Path(args.config), {})
-        return deploy.publish_status(repo=Path(args.repo), inventories=settings["inventory"],
-                                     ansible_playbook=settings["ansible_playbook"],
-                                     strategy=settings["ansible_strategy"])
-    except deploy.DeployError as exc:
-        print(f"devinfra: {exc}", file=sys.stderr)
-        return exc.code
+    settings = deploy.settings(Path(args.config), {})
+    return deploy.publish_status(repo=Path(args.repo), inventories=settings["inventory"],
+                                 ansible_playbook=settings["ansible_playbook"],
+                                 strategy=settings["ansible_strategy"])
 
 
 def _cmd_launch_node(args: argparse.Namespace) -> int:
@@ -154,11 +143,7 @@ def _cmd_launch_node(args: argparse.Namespace) -> int:
     def log(message: str) -> None:
         print(f"launch-node: {message}", file=sys.stderr)
 
-    try:
-        result = launch.launch(req, log=log)
-    except launch.LaunchError as exc:
-        print(f"devinfra: error: {exc}", file=sys.stderr)
-        return 1
+    result = launch.launch(req, log=log)
     print(f"server {args.name}: {result.server_id} "
           f"({'created' if result.created else 'already existed'})")
     print(f"inventory {args.inventory}: host {result.inventory_change}")
@@ -174,16 +159,12 @@ def _cmd_launch_node(args: argparse.Namespace) -> int:
 
 
 def _cmd_status_page(args: argparse.Namespace) -> int:
-    try:
-        if not args.out and not args.textfile:
-            raise status.StatusError("give --out DIR, --textfile PATH or both")
-        records = status.load_history(Path(args.history))
-        written = status.write(records, out=Path(args.out) if args.out else None,
-                               textfile_path=Path(args.textfile) if args.textfile else None,
-                               last=args.last)
-    except status.StatusError as exc:
-        print(f"devinfra: error: {exc}", file=sys.stderr)
-        return 1
+    if not args.out and not args.textfile:
+        raise status.StatusError("give --out DIR, --textfile PATH or both")
+    records = status.load_history(Path(args.history))
+    written = status.write(records, out=Path(args.out) if args.out else None,
+                           textfile_path=Path(args.textfile) if args.textfile else None,
+                           last=args.last)
     print(f"status-page: {len(records)} run(s) of {len(status.services(records))} service(s): "
           f"{', '.join(map(str, written))}")
     return 0
@@ -320,9 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; a DevinfraError from any of them is its one line on stderr and its code."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except hosts.HostsError as exc:
+    except DevinfraError as exc:
         print(f"devinfra: error: {exc}", file=sys.stderr)
-        return 1
+        return exc.code

@@ -4,6 +4,11 @@
 range; ``devinfra deploy --playbooks base.yaml service-zuul.yaml`` applies
 the named ones (in the order zuul.d's dependencies give). Around the runs:
 
+- every setting (command line, else the bastion's --config file, else
+  DEFAULTS) is checked before anything runs: one of the wrong type, a disable
+  file that is a directory, a lock file whose directory does not exist
+  (it is never created: a mistyped one would not keep deploys apart) stop
+  the deploy with a one-line error naming the setting and where it was set;
 - one global lock (flock on --lock-file): a second deploy waits up to
   --lock-timeout seconds, then exits 75 saying who holds it (the deploy's
   pid and its running ansible-playbook's, each marked "no longer running"
@@ -36,6 +41,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import math
 import os
 import re
 import shutil
@@ -48,7 +54,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from devinfra import plan
+from devinfra import plan, safe_yaml
+from devinfra.errors import DevinfraError
 
 DEFAULT_INVENTORIES = ("inventory/base/hosts.yaml", "inventory/service/groups.yaml",
                        "/etc/devinfra/private")
@@ -75,12 +82,9 @@ EXIT_LOCKED = 75
 ARA_REPORT_TIMEOUT = 600.0
 
 
-class DeployError(Exception):
-    """A problem the operator can act on; the message says what."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
+class DeployError(DevinfraError):
+    """A problem the operator can act on; the message says what, the code
+    which (EXIT_DISABLED, EXIT_LOCKED, else 1)."""
 
 
 @dataclass
@@ -95,32 +99,120 @@ class Result:
 
 def settings(config: Path, options: dict) -> dict:
     """The deploy settings: command-line options, else the config file, else DEFAULTS."""
-    from_file = {}
-    if config.exists():
-        import yaml
+    return load_settings(config, options)[0]
 
-        try:
-            from_file = yaml.safe_load(config.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise DeployError(f"{config}: not valid YAML: {exc}") from exc
-        if not isinstance(from_file, dict):
-            raise DeployError(f"{config}: expected a mapping of settings")
-        unknown = sorted(set(from_file) - set(DEFAULTS))
-        if unknown:
-            raise DeployError(f"{config}: unknown settings {', '.join(unknown)} "
-                              f"(known: {', '.join(sorted(DEFAULTS))})")
-    merged = {}
+
+def load_settings(config: Path, options: dict) -> tuple[dict, dict[str, str]]:
+    """The checked deploy settings, and where each came from (for the messages that name one).
+
+    A setting of the wrong type stops here, named with the file (or the
+    option) it came from: an inventory that is not a list of paths would
+    otherwise run against the wrong hosts, a lock timeout that is not a
+    number would fail only once the plan is made."""
+    from_file = _read_config(config)
+    merged, origins = {}, {}
     for key, default in DEFAULTS.items():
-        value = options.get(key)
-        merged[key] = value if value is not None else from_file.get(key, default)
-    if isinstance(merged["inventory"], str):
-        merged["inventory"] = [merged["inventory"]]
-    return merged
+        if options.get(key) is not None:
+            value, origins[key] = options[key], f"--{key.replace('_', '-')}"
+        elif key in from_file:
+            value, origins[key] = from_file[key], f"{config}: {key}"
+        else:
+            value, origins[key] = default, f"{key} (default)"
+        try:
+            merged[key] = _checked(key, value)
+        except ValueError as exc:
+            raise DeployError(f"{origins[key]} {exc}") from None
+    return merged, origins
+
+
+def _read_config(config: Path) -> dict:
+    """The bastion's settings file as a mapping ({} when there is none)."""
+    if not config.exists():
+        return {}
+    try:
+        from_file = safe_yaml.load(config) or {}
+    except safe_yaml.ReadError as exc:
+        raise DeployError(f"{config}: {exc}") from None
+    if not isinstance(from_file, dict):
+        raise DeployError(f"{config}: expected a mapping of settings")
+    unknown = sorted(map(str, set(from_file) - set(DEFAULTS)))
+    if unknown:
+        raise DeployError(f"{config}: unknown settings {', '.join(unknown)} "
+                          f"(known: {', '.join(sorted(DEFAULTS))})")
+    return from_file
+
+
+def _shown(value: object) -> str:
+    """A wrong setting's value for its message: a scalar as it is, else its kind too."""
+    if value is None:
+        return "empty"
+    kind = {dict: "a mapping", list: "a list", bool: "a boolean"}.get(type(value))
+    return f"{kind} {value!r}" if kind else repr(value)
+
+
+def _checked(key: str, value: object) -> object:
+    """The setting in the form deploy() takes it; ValueError says what it must be."""
+    if key == "inventory":
+        paths = [value] if isinstance(value, str) else value
+        if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p for p in paths):
+            raise ValueError(f"must be a list of inventory paths (or one path), not {_shown(value)}")
+        return paths
+    if key == "lock_timeout":
+        try:
+            seconds = math.nan if isinstance(value, bool) else float(value)
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if not 0 <= seconds < math.inf:
+            raise ValueError(f"must be a number of seconds (0 or more), not {_shown(value)}")
+        return seconds
+    if key == "ansible_strategy":
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise ValueError(f"must be a strategy name (or \"\" for ansible.cfg's), not {_shown(value)}")
+        return value
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"must be a path, not {_shown(value)}")
+    return value
+
+
+def check_paths(values: dict, origins: dict[str, str], summary_file: Path | None = None) -> None:
+    """Refuse paths a deploy could not use, before anything runs, naming the setting.
+
+    The lock's directory is never created: a lock file elsewhere than the
+    other deploys' (a mistyped directory) would not keep them apart."""
+    disable_file = Path(values["disable_file"])
+    if disable_file.is_dir():
+        raise DeployError(f"{origins['disable_file']} {disable_file} is a directory: it must name a "
+                          "file (while it exists, its text says why deploys are disabled)")
+    _check_parent(Path(values["lock_file"]), origins["lock_file"])
+    if Path(values["lock_file"]).is_dir():
+        raise DeployError(f"{origins['lock_file']} {values['lock_file']} is a directory, not a file")
+    log_dir = Path(values["log_dir"])
+    if log_dir.exists() and not log_dir.is_dir():
+        raise DeployError(f"{origins['log_dir']} {log_dir} is not a directory")
+    if summary_file is not None:
+        _check_parent(summary_file, "--summary-file")
+        if summary_file.is_dir():
+            raise DeployError(f"--summary-file {summary_file} is a directory, not a file")
+
+
+def _check_parent(path: Path, origin: str) -> None:
+    parent = path.absolute().parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise DeployError(f"{origin} {path}: its directory {parent} {what}")
 
 
 def check_disabled(disable_file: Path) -> None:
+    """Stop (EXIT_DISABLED) while the disable file exists, even one that cannot be read."""
+    if disable_file.is_dir():
+        raise DeployError(f"the disable file {disable_file} is a directory, not a file")
     if disable_file.exists():
-        reason = disable_file.read_text(errors="replace").strip() or "(no reason given)"
+        try:
+            reason = disable_file.read_text(errors="replace").strip() or "(no reason given)"
+        except OSError as exc:
+            reason = f"(the reason cannot be read: {exc.strerror})"
         raise DeployError(
             f"deploys are disabled by {disable_file}: {reason}\n"
             "(remove the file to enable them)",
@@ -168,9 +260,11 @@ class Lock:
         self.child = ""
 
     def __enter__(self) -> Lock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         # Not O_APPEND: record() rewrites the holder in place, never leaving the file empty.
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise DeployError(f"cannot open the lock file {self.path}: {exc.strerror}") from None
         handle = os.fdopen(fd, "r+")
         deadline = time.monotonic() + self.timeout
         told = False
@@ -428,6 +522,10 @@ def deploy(steps: Sequence[plan.Step], *, repo: Path, inventories: Sequence[str]
         # Checked again under the lock: it may have appeared while we waited.
         check_disabled(disable_file)
         run_dir = log_root / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DeployError(f"cannot create the run's log directory {run_dir}: {exc.strerror}") from None
         ara, env, report = find_ara(ansible_playbook), None, None
         if isinstance(ara, Ara):
             (run_dir / "ara").mkdir(parents=True, exist_ok=True)
@@ -444,7 +542,11 @@ def deploy(steps: Sequence[plan.Step], *, repo: Path, inventories: Sequence[str]
                    "ara_report": str(report / "index.html") if report else None}
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         if summary_file:
-            summary_file.write_text(json.dumps({**summary, "logs": str(run_dir)}, indent=2) + "\n")
+            # With the log directory: the caller reads it here, never from the output.
+            try:
+                summary_file.write_text(json.dumps({**summary, "logs": str(run_dir)}, indent=2) + "\n")
+            except OSError as exc:
+                raise DeployError(f"cannot write the summary file {summary_file}: {exc.strerror}") from None
     print(summary_table(results), file=out)
     print(f"logs: {run_dir}", file=out)
     if report:

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import yaml
 
+from devinfra import safe_yaml
+from devinfra.errors import DevinfraError
+
 DEFAULT_IMAGE = "devinfra-trixie:latest"
 LABEL_SET = "org.devinfra.set"
 LABEL_HOST = "org.devinfra.host"
@@ -67,7 +70,7 @@ printf 'registry=http://{MIRROR_ALIAS}/npm/\\n' > /etc/npmrc
 """
 
 
-class HostsError(Exception):
+class HostsError(DevinfraError):
     """A failure the user can act on; the message says what and how."""
 
 
@@ -114,11 +117,9 @@ def hosts_from_inventory(path: Path, image: str = DEFAULT_IMAGE) -> list[HostSpe
     ``all``), which is what inventory/aio/hosts.yaml is.
     """
     try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise HostsError(f"cannot read inventory {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise HostsError(f"inventory {path} is not valid YAML: {exc}") from exc
+        data = safe_yaml.load(path)
+    except safe_yaml.ReadError as exc:
+        raise HostsError(f"inventory {path}: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("all"), dict):
         raise HostsError(f"inventory {path}: expected a top-level 'all' group")
 

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import yaml
 
+from devinfra.errors import DevinfraError
 
-class InventoryEditError(Exception):
-    pass
+
+class InventoryEditError(DevinfraError):
+    """An inventory file this module cannot edit safely; the message says why."""
 
 
 def _hosts_block(lines: list[str]) -> tuple[int, int, int]:

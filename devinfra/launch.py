@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devinfra.errors import DevinfraError
 from devinfra.inventory_file import add_host
 
 
-class LaunchError(Exception):
-    pass
+class LaunchError(DevinfraError):
+    """A launch that failed (what it left behind is said in the message)."""
 
 
 @dataclass

@@ -4,7 +4,10 @@
 source of truth, the way Zuul reads it:
 
 - a job's ``files`` and ``irrelevant-files`` are regular expressions matched
-  at the start of each path (Python's ``re.match``, as Zuul's FileMatcher);
+  at the start of each path with RE2 (google-re2's ``match``, as Zuul's
+  FileMatcher): linear time, so no pattern can make the plan hang, and a
+  pattern RE2 refuses (a lookahead, a backreference) is an error here,
+  where Zuul only warns and falls back to Python's ``re``;
 - ``files``: the job runs when any changed file matches any of them, or
   when there are no files at all (a timer event);
 - ``irrelevant-files``: the job is skipped when every changed file matches
@@ -18,21 +21,30 @@ source of truth, the way Zuul reads it:
 The plan is the selected jobs in dependency order (ties by the order of
 the project's pipeline list), each with the playbook it applies
 (``vars.devinfra_deploy_playbook``) and the file and regex that selected it.
+
+zuul.d is checked as it is read: an item, job or project-pipeline entry of
+the wrong shape, or a regex RE2 refuses, is a PlanError naming the file,
+the item and the job.
 """
 
 from __future__ import annotations
 
-import re
+import functools
+import importlib.util
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from devinfra import safe_yaml
+from devinfra.errors import DevinfraError
 
 INHERITED = ("files", "irrelevant-files", "dependencies", "vars")
+# The regexes of a job or a variant: matched against file names.
+MATCHERS = ("files", "irrelevant-files")
 
 
-class PlanError(Exception):
+class PlanError(DevinfraError):
     """A problem the user can act on; the message says what."""
 
 
@@ -74,25 +86,102 @@ def load_zuul_dir(path: Path) -> tuple[dict[str, Job], list[dict]]:
     if trusted.is_dir() and trusted.resolve() != path.resolve():
         jobs, _ = load_zuul_dir(trusted)
     for conf in sorted(path.glob("*.yaml")):
-        try:
-            items = yaml.safe_load(conf.read_text()) or []
-        except yaml.YAMLError as exc:
-            raise PlanError(f"{conf}: not valid YAML: {exc}") from exc
-        for item in items:
+        for index, item in enumerate(_items(conf), 1):
+            where = f"{conf}: item {index}"
             if not isinstance(item, dict) or len(item) != 1:
-                raise PlanError(f"{conf}: each entry must be a one-key mapping (job, project, ...)")
+                raise PlanError(f"{where}: each item must be a one-key mapping (job, project, ...), "
+                                f"not {_shown(item)}")
             kind, body = next(iter(item.items()))
             if kind == "job":
-                known = jobs.get(body["name"])
+                job = _job(body, where, conf.parent)
+                known = jobs.get(job.name)
                 if known and known.source == conf.parent:
-                    raise PlanError(f"{conf}: job {body['name']} is defined twice")
+                    raise PlanError(f"{conf}: job {job.name} is defined twice")
                 if known:
-                    raise PlanError(f"{conf}: job {body['name']} is already defined by the trusted "
+                    raise PlanError(f"{conf}: job {job.name} is already defined by the trusted "
                                     f"config project ({known.source})")
-                jobs[body["name"]] = Job(body["name"], body.get("parent"), dict(body), conf.parent)
+                jobs[job.name] = job
             elif kind == "project":
-                projects.append(body)
+                projects.append(_project(body, where))
     return jobs, projects
+
+
+def _items(conf: Path) -> list:
+    """The items of one zuul.d file (Zuul's configuration is a list of one-key mappings)."""
+    try:
+        items = safe_yaml.load(conf)
+    except safe_yaml.ReadError as exc:
+        raise PlanError(f"{conf}: {exc}") from None
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise PlanError(f"{conf}: expected a list of items (- job: ..., - project: ...), "
+                        f"not {_shown(items)}")
+    return items
+
+
+def _shown(value: object) -> str:
+    """A value of the wrong shape, for the message that refuses it (one line, cut short)."""
+    kind = {dict: "a mapping", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+    text = repr(value)
+    return f"{kind} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def _job(body: object, where: str, source: Path) -> Job:
+    """A job item's body as a Job, its name and the attributes the plan reads checked."""
+    if not isinstance(body, dict):
+        raise PlanError(f"{where}: a job must be a mapping of its attributes (name, parent, ...), "
+                        f"not {_shown(body)}")
+    name = body.get("name")
+    if not isinstance(name, str) or not name:
+        raise PlanError(f"{where}: the job has no name" if name is None
+                        else f"{where}: the job's name must be a string, not {_shown(name)}")
+    parent = body.get("parent")
+    if parent is not None and not isinstance(parent, str):
+        raise PlanError(f"{where}: job {name}: parent must be a job name, not {_shown(parent)}")
+    _check_attrs(body, f"{where}: job {name}")
+    return Job(name, parent, dict(body), source)
+
+
+def _project(body: object, where: str) -> dict:
+    """A project item's body, each pipeline's job list and each variant checked."""
+    if not isinstance(body, dict):
+        raise PlanError(f"{where}: a project must be a mapping (name, pipelines, ...), not {_shown(body)}")
+    for pipeline, value in body.items():
+        if not isinstance(value, dict) or "jobs" not in value:
+            continue  # name, templates, vars, ...: not a pipeline
+        if not isinstance(value["jobs"], list | None):
+            raise PlanError(f"{where}: project pipeline {pipeline}: jobs must be a list, "
+                            f"not {_shown(value['jobs'])}")
+        for number, entry in enumerate(_as_list(value["jobs"]), 1):
+            at = f"{where}: project pipeline {pipeline}, job {number}"
+            if isinstance(entry, str):
+                continue
+            if not isinstance(entry, dict) or len(entry) != 1:
+                raise PlanError(f"{at}: expected a job name or a one-key mapping "
+                                f"{{job: {{attributes}}}}, not {_shown(entry)}")
+            name, variant = next(iter(entry.items()))
+            if variant is not None and not isinstance(variant, dict):
+                raise PlanError(f"{at} ({name}): the variant's attributes must be a mapping, "
+                                f"not {_shown(variant)}")
+            _check_attrs(variant or {}, f"{at} ({name})")
+    return body
+
+
+def _check_attrs(attrs: dict, where: str) -> None:
+    """The attributes the plan reads, of a job or a variant, in the shapes Zuul takes.
+
+    Without google-re2 the regexes are checked when they are matched instead:
+    ``deploy --playbooks`` matches none, so a bastion whose python predates
+    google-re2 can still deploy service-bastion.yaml, which installs it."""
+    check = _compile if _HAVE_RE2 else _strings
+    for key in MATCHERS:
+        check(_as_list(attrs.get(key)), where, key)
+    variables = attrs.get("vars")
+    if variables is not None and not isinstance(variables, dict):
+        raise PlanError(f"{where}: vars must be a mapping, not {_shown(variables)}")
+    check(_as_list((variables or {}).get("devinfra_covers")), where, "vars.devinfra_covers")
+    dependencies(attrs.get("dependencies"), where)
 
 
 def resolve(jobs: dict[str, Job], name: str, seen: tuple[str, ...] = ()) -> dict:
@@ -119,13 +208,17 @@ def _overlay(attrs: dict, layer: dict) -> dict:
     return attrs
 
 
-def dependencies(value) -> list[tuple[str, bool]]:
+def dependencies(value, where: str = "a job") -> list[tuple[str, bool]]:
+    """(job name, soft) of each dependency: a name or {name: ..., soft: ...}."""
     deps = []
     for dep in _as_list(value):
         if isinstance(dep, str):
             deps.append((dep, False))
-        else:
+        elif isinstance(dep, dict) and isinstance(dep.get("name"), str):
             deps.append((dep["name"], bool(dep.get("soft", False))))
+        else:
+            raise PlanError(f"{where}: each dependency must be a job name or {{name: ..., soft: ...}}, "
+                            f"not {_shown(dep)}")
     return deps
 
 
@@ -133,7 +226,11 @@ def pipeline_jobs(projects: list[dict], pipeline: str, jobs: dict[str, Job]) -> 
     """(job name, attributes with the project-pipeline overrides), in list order."""
     entries: list[tuple[str, dict]] = []
     for project in projects:
-        for entry in _as_list((project.get(pipeline) or {}).get("jobs")):
+        stanza = project.get(pipeline) or {}
+        if not isinstance(stanza, dict):
+            raise PlanError(f"project {project.get('name', '')}: pipeline {pipeline} must be a mapping "
+                            f"(jobs: [...]), not {_shown(stanza)}")
+        for entry in _as_list(stanza.get("jobs")):
             if isinstance(entry, str):
                 name, override = entry, {}
             else:
@@ -145,20 +242,56 @@ def pipeline_jobs(projects: list[dict], pipeline: str, jobs: dict[str, Job]) -> 
     return entries
 
 
-def _compile(patterns: list[str], job: str, key: str) -> list[re.Pattern]:
-    compiled = []
+_HAVE_RE2 = importlib.util.find_spec("re2") is not None
+
+
+def _re2():
+    """google-re2, imported when a pattern is first compiled (see _check_attrs)."""
+    try:
+        import re2
+    except ImportError:
+        raise PlanError(f"google-re2 is not installed for {sys.executable}: devinfra matches zuul.d's "
+                        "file regexes with RE2, as Zuul does (make venv; on the bastion, "
+                        "service-bastion.yaml installs it in bastion_venv)") from None
+    return re2
+
+
+def _strings(patterns: list, where: str, key: str) -> list:
     for pattern in patterns:
+        if not isinstance(pattern, str):
+            raise PlanError(f"{where}: {key} must be regular expressions (strings), not {_shown(pattern)}")
+    return patterns
+
+
+def _compile(patterns: list, where: str, key: str) -> list:
+    """The patterns as RE2 regexes; PlanError names where (file, job) and the pattern."""
+    re2 = _re2()
+    compiled = []
+    for pattern in _strings(patterns, where, key):
         try:
-            compiled.append(re.compile(pattern))
-        except re.error as exc:
-            raise PlanError(f"job {job}: {key} regex {pattern!r} is invalid: {exc}") from exc
+            compiled.append(_regex(pattern))
+        except re2.error as exc:
+            reason = exc.args[0] if exc.args else exc
+            if isinstance(reason, bytes):
+                reason = reason.decode("utf-8", "replace")
+            raise PlanError(f"{where}: {key} regex {pattern!r} is invalid (RE2, as Zuul): "
+                            f"{reason}") from None
     return compiled
+
+
+@functools.lru_cache(maxsize=1024)
+def _regex(pattern: str):
+    """RE2's compiled pattern (each job's are compiled again for every plan: cached)."""
+    re2 = _re2()
+    options = re2.Options()
+    options.log_errors = False  # the PlanError says it; RE2 would print it on stderr too
+    return re2.compile(pattern, options=options)
 
 
 def selects(attrs: dict, files: list[str], job: str = "?") -> tuple[bool, str]:
     """Whether Zuul would run a job with these matchers for these files, and why."""
-    wanted = _compile(_as_list(attrs.get("files")), job, "files")
-    irrelevant = _compile(_as_list(attrs.get("irrelevant-files")), job, "irrelevant-files")
+    wanted = _compile(_as_list(attrs.get("files")), f"job {job}", "files")
+    irrelevant = _compile(_as_list(attrs.get("irrelevant-files")), f"job {job}", "irrelevant-files")
     if not (wanted or irrelevant):
         return True, "the job has no file matchers"
     if not files:
@@ -295,10 +428,10 @@ def check_selection(zuul_dir: Path, files: list[str], pipeline: str = "check") -
     matched: set[str] = set()
     declared_irrelevant: set[str] = set()
     for name, attrs in entries:
-        wanted = _compile(_as_list(attrs.get("files")), name, "files")
-        irrelevant = _compile(_as_list(attrs.get("irrelevant-files")), name, "irrelevant-files")
+        wanted = _compile(_as_list(attrs.get("files")), f"job {name}", "files")
+        irrelevant = _compile(_as_list(attrs.get("irrelevant-files")), f"job {name}", "irrelevant-files")
         declared_irrelevant |= {f for f in files if any(r.match(f) for r in irrelevant)}
-        covers = _compile(_as_list((attrs.get("vars") or {}).get("devinfra_covers")), name,
+        covers = _compile(_as_list((attrs.get("vars") or {}).get("devinfra_covers")), f"job {name}",
                           "vars.devinfra_covers")
         matched |= {f for f in files if any(r.match(f) for r in wanted + covers)}
         if files and selects(attrs, files, name)[0]:

@@ -38,13 +38,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from devinfra.errors import DevinfraError
+
 DEFAULT_LAST = 50
 STATUSES = ("ok", "failed", "skipped")
 COLOURS = {"ok": "#2e7d32", "failed": "#c62828", "skipped": "#757575", "unknown": "#6a1b9a"}
 DASH = "\u2014"
 
 
-class StatusError(Exception):
+class StatusError(DevinfraError):
     """A history that cannot be read or a page that cannot be written; the message says which."""
 
 

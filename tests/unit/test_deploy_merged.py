@@ -33,8 +33,10 @@ if sys.argv[1] == "publish-status":
     (run / "publish-status.json").write_text(json.dumps(sys.argv[1:]))
     print("fatal: [monitor01]: UNREACHABLE!", file=sys.stderr)
     sys.exit(int(os.environ.get("FAKE_PUBLISH_EXIT", "0")))
+# A line that looks like the log directory's, printed by a playbook, say: never read.
+print("logs: /etc")
 if os.environ.get("FAKE_DEPLOY_DISABLED"):
-    print("devinfra: deploys are disabled by /etc/devinfra/DISABLE-DEPLOY: drill", file=sys.stderr)
+    print("devinfra: error: deploys are disabled by /etc/devinfra/DISABLE-DEPLOY: drill", file=sys.stderr)
     sys.exit(3)
 failed = bool(os.environ.get("FAKE_DEPLOY_FAILED"))
 result = {"playbook": sys.argv[sys.argv.index("--playbooks") + 1], "job": "deploy-etherpad",
@@ -45,8 +47,6 @@ if "--summary-file" in sys.argv:
     path = pathlib.Path(sys.argv[sys.argv.index("--summary-file") + 1])
     path.write_text(json.dumps(dict(summary, logs=str(run))))
 print("deploying", sys.argv[1:], "with the code of", marker)
-# A line that looks like the log directory's, printed by a playbook, say: not read.
-print("logs: /etc")
 sys.exit(1 if failed else 0)
 '''
 OK_RESULT = {"playbook": "service-etherpad.yaml", "job": "deploy-etherpad", "status": "ok",
@@ -111,6 +111,35 @@ def test_the_tip_of_the_deploy_branch_is_deployed_with_its_own_code(review):
     assert said["logs"] == str(tmp / "deploy" / "run"), said
     # No history in the settings: nothing recorded, no status page.
     assert not (tmp / "deploy" / "run" / "status-page.json").exists()
+
+
+def test_the_log_directory_comes_from_the_summary_file_never_from_the_output(review):
+    tmp, settings = review
+    proc = run(settings, "service-etherpad.yaml")
+    assert "logs: /etc" in proc.stdout
+    said = summary(proc)
+    assert said["logs"] == str(tmp / "deploy" / "run") and "logs" not in said["summary"]
+    # No summary file (the deploy did not run): no log directory, whatever the output says.
+    proc = run(settings, "service-etherpad.yaml", FAKE_DEPLOY_DISABLED="1")
+    assert proc.returncode == 3 and "logs: /etc" in proc.stdout
+    assert summary(proc)["logs"] is None and summary(proc)["summary"] is None
+
+
+def test_the_checkouts_devinfra_runs_with_the_python_of_the_settings(review):
+    """The bastion's is its deploy virtualenv's, where devinfra's requirements (google-re2) are."""
+    tmp, settings = review
+    python = tmp / "venv-python"
+    python.write_text(f'#!/bin/sh\necho "$@" >> {tmp}/python-calls\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    configure(settings, python=str(python), history=str(tmp / "history.jsonl"), textfile=str(tmp / "m.prom"))
+    proc = run(settings, "service-etherpad.yaml")
+    assert proc.returncode == 0, proc.stderr
+    calls = (tmp / "python-calls").read_text().splitlines()
+    assert [call.split()[:3] for call in calls] == [["-m", "devinfra", "deploy"],
+                                                    ["-m", "devinfra", "status-page"]]
+    configure(settings, python=str(tmp / "missing-python"))
+    proc = run(settings, "service-etherpad.yaml")
+    assert proc.returncode == 2 and f"python {tmp / 'missing-python'} is not an executable" in proc.stderr
 
 
 def test_what_was_left_in_the_checkout_does_not_run(review):
@@ -289,7 +318,8 @@ def test_the_history_is_cut_to_its_last_1000_lines_past_1100(recording, before, 
     assert sorted(p.name for p in (tmp / "log").iterdir()) == ["history.jsonl", "history.jsonl.lock"]
 
 
-@pytest.mark.parametrize(("key", "value"), [("history", ["x"]), ("status_dir", "status"), ("textfile", 1)])
+@pytest.mark.parametrize(("key", "value"), [("history", ["x"]), ("status_dir", "status"), ("textfile", 1),
+                                            ("python", "python3")])
 def test_the_optional_settings_must_be_absolute_paths(recording, key, value):
     tmp, settings, paths = recording
     configure(settings, **{key: value})

@@ -37,7 +37,7 @@ def test_the_aio_inventory_is_readable():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("all: [", "is not valid YAML"),
+        ("all: [", ": not valid YAML: line 1, column 7"),
         ("hosts: {}", "expected a top-level 'all' group"),
         ("all: {hosts: {}}", "lists no hosts"),
         ("all: {hosts: [a, b]}", "all.hosts must be a mapping"),

@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -200,6 +201,84 @@ def test_bad_zuul_d_is_explained(tmp_path, text, message):
         plan.plan(write_zuul_d(tmp_path, text), ["x"])
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ("- job: [unclosed\n", "not valid YAML: line 2, column 1: while parsing a flow sequence: "
+                            "expected ',' or ']', but got '<stream end>'"),
+    ("- job: {files: ['^a/']}\n", "item 1: the job has no name"),
+    ("- job: {name: a}\n- job: deploy-b\n",
+     "item 2: a job must be a mapping of its attributes (name, parent, ...), not a string 'deploy-b'"),
+    ("- job: {name: 5}\n", "item 1: the job's name must be a string, not int 5"),
+    ("just a sentence\n",
+     "expected a list of items (- job: ..., - project: ...), not a string 'just a sentence'"),
+    ("job: {name: a}\n",
+     "expected a list of items (- job: ..., - project: ...), not a mapping {'job': {'name': 'a'}}"),
+    ("- job: {name: a}\n- [a, b]\n",
+     "item 2: each item must be a one-key mapping (job, project, ...), not a list ['a', 'b']"),
+    ("- project: [deploy]\n",
+     "item 1: a project must be a mapping (name, pipelines, ...), not a list ['deploy']"),
+    ("- job: {name: a, dependencies: [{soft: true}]}\n",
+     "item 1: job a: each dependency must be a job name or {name: ..., soft: ...}, "
+     "not a mapping {'soft': True}"),
+    ("- job: {name: a, files: [{regex: '^a/'}]}\n",
+     "item 1: job a: files must be regular expressions (strings), not a mapping {'regex': '^a/'}"),
+    ("- job: {name: a, vars: [x]}\n", "item 1: job a: vars must be a mapping, not a list ['x']"),
+    ("- job: {name: a}\n- project: {deploy: {jobs: [{a: {}, b: {}}]}}\n",
+     "item 2: project pipeline deploy, job 1: expected a job name or a one-key mapping {job: {attributes}}, "
+     "not a mapping {'a': {}, 'b': {}}"),
+    ("- job: {name: a}\n- project: {deploy: {jobs: [{a: [x]}]}}\n",
+     "item 2: project pipeline deploy, job 1 (a): the variant's attributes must be a mapping, "
+     "not a list ['x']"),
+])
+def test_a_malformed_zuul_d_is_named_with_its_file_and_item(tmp_path, text, message):
+    zuul_d = write_zuul_d(tmp_path, text)
+    with pytest.raises(plan.PlanError) as exc:
+        plan.plan(zuul_d, ["x"])
+    assert str(exc.value) == f"{zuul_d / 'jobs.yaml'}: {message}"
+
+
+@pytest.mark.parametrize(("text", "where", "pattern", "reason"), [
+    # A lookahead and a backreference: Python's re takes them, RE2 (and so Zuul) does not.
+    ("- job: {name: a, files: ['^(?!docs/)']}\n- project: {deploy: {jobs: [a]}}\n",
+     "item 1: job a: files", "^(?!docs/)", "invalid perl operator: (?!"),
+    ("- job: {name: a, irrelevant-files: ['(x)\\1']}\n- project: {deploy: {jobs: [a]}}\n",
+     "item 1: job a: irrelevant-files", "(x)\\1", "invalid escape sequence: \\1"),
+    ("- job: {name: a}\n- project: {deploy: {jobs: [{a: {files: ['[z-a]']}}]}}\n",
+     "item 2: project pipeline deploy, job 1 (a): files", "[z-a]", "invalid character class range: z-a"),
+])
+def test_a_regex_re2_refuses_is_named_with_its_file_job_and_pattern(tmp_path, text, where, pattern, reason):
+    zuul_d = write_zuul_d(tmp_path, text)
+    with pytest.raises(plan.PlanError) as exc:
+        plan.plan(zuul_d, ["x"])
+    assert str(exc.value) == (f"{zuul_d / 'jobs.yaml'}: {where} regex {pattern!r} is invalid (RE2, as Zuul): "
+                              f"{reason}")
+
+
+def test_a_regex_that_backtracks_exponentially_in_python_is_matched_by_re2_at_once(tmp_path):
+    zuul_d = write_zuul_d(tmp_path, """\
+        - job: {name: a, files: ['^(a+)+$'], vars: {devinfra_deploy_playbook: a.yaml}}
+        - project: {deploy: {jobs: [a]}}
+        """)
+    # Python's re tries each of the 2**38 ways to split the a's before it says no.
+    assert plan.plan(zuul_d, ["a" * 39 + "!"]) == []
+    assert [s.job for s in plan.plan(zuul_d, ["a" * 40])] == ["a"]
+
+
+def test_the_cli_reports_a_malformed_zuul_d_in_one_line_without_a_traceback(tmp_path):
+    zuul_d = write_zuul_d(tmp_path, "- job: deploy-a\n- project: {deploy: {jobs: [deploy-a]}}\n")
+    proc = subprocess.run([sys.executable, "-m", "devinfra", "plan", "--repo", str(tmp_path), "--files", "x"],
+                          cwd=ROOT, capture_output=True, text=True, check=False)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr == (f"devinfra: error: {zuul_d / 'jobs.yaml'}: item 1: a job must be a mapping of its "
+                           "attributes (name, parent, ...), not a string 'deploy-a'\n")
+
+
+def test_a_zuul_d_file_that_is_not_utf8_is_named(tmp_path):
+    zuul_d = write_zuul_d(tmp_path, "")
+    (zuul_d / "jobs.yaml").write_bytes(b"- job: {name: d\xe9ploy}\n")
+    with pytest.raises(plan.PlanError, match=r"jobs\.yaml: not UTF-8: byte 0xe9 at offset 15$"):
+        plan.load_zuul_dir(zuul_d)
+
+
 def test_cli_plans_a_git_range(tmp_path, capsys):
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -338,3 +417,20 @@ def test_the_plan_agrees_with_zuuls_own_matchers():
     differ = [(c, o) for c, o, t in zip(cases, ours, theirs, strict=True) if o != t]
     assert not differ, differ[:5]
     assert len(tracked) > 100 and any(ours) and not all(ours)
+
+
+def test_without_google_re2_a_deploy_by_playbook_still_plans_and_matching_says_what_is_missing(monkeypatch):
+    """A bastion whose python predates google-re2 deploys service-bastion.yaml
+    (which installs it); only matching file regexes needs it, and says so."""
+    from devinfra import deploy
+
+    monkeypatch.setattr(plan, "_HAVE_RE2", False)
+    monkeypatch.setitem(sys.modules, "re2", None)  # import re2 -> ImportError
+    plan._regex.cache_clear()
+    try:
+        steps = deploy.steps_for_playbooks(ZUUL_D, ["service-bastion.yaml"])
+        assert [s.playbook for s in steps] == ["service-bastion.yaml"]
+        with pytest.raises(plan.PlanError, match="google-re2 is not installed for .*service-bastion.yaml"):
+            plan.plan(ZUUL_D, ["roles/bastion/README.md"], "deploy")
+    finally:
+        plan._regex.cache_clear()
