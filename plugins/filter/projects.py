@@ -6,6 +6,13 @@ project's core group (not expanded when ``acls`` is left out), ready for the ger
 gerrit_access modules. ``devinfra_zuul_tenant(projects, name, connection)``
 returns the Zuul tenant entry (the main.yaml format) for the projects that
 Zuul runs jobs for. A bad entry raises an error naming it and its field.
+
+Project names and ``parent`` follow Gerrit's project name rules as far as
+this file allows them: slash-separated segments of letters, digits, ``.``,
+``_`` and ``-``, each starting with a letter or digit, no ``..``, no
+``.git`` suffix. A ``core_group`` is one such segment (it also names the
+project's group in Pagure). ``parent`` and ``core_group`` left out or
+``null`` take their defaults.
 """
 
 from __future__ import annotations
@@ -22,12 +29,32 @@ except ImportError:  # pragma: no cover - only without ansible installed
 FIELDS = {"project", "description", "parent", "acl", "core_group", "state", "zuul"}
 STATES = ("present", "read_only", "hidden")
 ZUUL_MODES = ("config", "gate", "check", "none")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+# Matched whole (fullmatch): "$" would let a trailing newline in.
+_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_NAME = re.compile(rf"{_SEGMENT}(/{_SEGMENT})*")
+_GROUP = re.compile(_SEGMENT)
 
 
 def _where(index: int, entry: object) -> str:
     name = entry.get("project") if isinstance(entry, Mapping) else None
+    if name and not (isinstance(name, str) and name.isprintable()):
+        name = repr(name)
     return f"projects[{index}]" + (f" ({name})" if name else "")
+
+
+def _project_name(value: object) -> bool:
+    return isinstance(value, str) and bool(_NAME.fullmatch(value)) and not value.endswith(".git") \
+        and ".." not in value
+
+
+def _string(entry: Mapping, key: str, default: str, where: str) -> str:
+    """``entry[key]``, ``default`` when it is left out or null; anything but a string is an error."""
+    value = entry.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise AnsibleFilterError(f"{where}: {key} {value!r} must be a string")
+    return value
 
 
 def _expand(template: object, core_group: str) -> object:
@@ -52,15 +79,20 @@ def projects(entries: Sequence[object], acls: Mapping[str, object] | None = None
             raise AnsibleFilterError(f"{where}: expected a mapping, got {entry!r}")
         unknown = set(entry) - FIELDS
         if unknown:
-            raise AnsibleFilterError(f"{where}: unknown field(s) {', '.join(sorted(unknown))} "
+            raise AnsibleFilterError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))} "
                                      f"(allowed: {', '.join(sorted(FIELDS))})")
         name = entry.get("project")
-        if not isinstance(name, str) or not _NAME.match(name) or name.endswith(".git") or ".." in name:
+        if not _project_name(name):
             raise AnsibleFilterError(f"{where}: project name {name!r} is not a valid Gerrit project name")
         if name in seen:
             raise AnsibleFilterError(f"{where}: project {name} is listed twice")
         seen.add(name)
-        acl = entry.get("acl", "default")
+        description = _string(entry, "description", "", where)
+        parent = entry.get("parent")
+        parent = "All-Projects" if parent is None else parent
+        if not _project_name(parent):
+            raise AnsibleFilterError(f"{where}: parent {parent!r} is not a valid Gerrit project name")
+        acl = _string(entry, "acl", "default", where)
         if acls is not None and acl not in acls:
             raise AnsibleFilterError(f"{where}: acl {acl!r} has no template in projects/acls/ "
                                      f"(known: {', '.join(sorted(acls))})")
@@ -70,11 +102,15 @@ def projects(entries: Sequence[object], acls: Mapping[str, object] | None = None
         zuul = entry.get("zuul", "none")
         if zuul not in ZUUL_MODES:
             raise AnsibleFilterError(f"{where}: zuul {zuul!r} is not one of {', '.join(ZUUL_MODES)}")
-        core_group = entry.get("core_group") or f"{name.rsplit('/', 1)[-1]}-core"
+        core_group = _string(entry, "core_group", f"{name.rsplit('/', 1)[-1]}-core", where)
+        if not _GROUP.fullmatch(core_group) or ".." in core_group:
+            raise AnsibleFilterError(f"{where}: core_group {core_group!r} is not a valid group name "
+                                     "(letters, digits, '.', '_' and '-', starting with a letter or digit, "
+                                     "no '..')")
         result.append({
             "project": name,
-            "description": entry.get("description", ""),
-            "parent": entry.get("parent", "All-Projects"),
+            "description": description,
+            "parent": parent,
             "acl": acl,
             "core_group": core_group,
             "state": state,

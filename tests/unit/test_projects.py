@@ -66,6 +66,43 @@ def test_bad_entries_are_named(entry, message):
         projects([entry], {"default": {}})
 
 
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"project": "a/b\n"},
+     r"projects\[0\] \('a/b\\n'\): project name 'a/b\\n' is not a valid Gerrit project name"),
+    ({"project": "a/b", "parent": "../../etc"},
+     r"projects\[0\] \(a/b\): parent '\.\./\.\./etc' is not a valid Gerrit project name"),
+    ({"project": "a/b", "parent": "All-Projects\n"}, r"\(a/b\): parent 'All-Projects\\n' is not a valid"),
+    ({"project": "a/b", "parent": ["All-Projects"]}, r"\(a/b\): parent \['All-Projects'\] is not a valid"),
+    ({"project": "a/b", "core_group": "../../etc"},
+     r"projects\[0\] \(a/b\): core_group '\.\./\.\./etc' is not a valid group name"),
+    ({"project": "a/b", "core_group": "b-core\n"},
+     r"\(a/b\): core_group 'b-core\\n' is not a valid group name"),
+    ({"project": "a/b", "core_group": ""}, r"\(a/b\): core_group '' is not a valid group name"),
+    ({"project": "a/b", "core_group": 42}, r"projects\[0\] \(a/b\): core_group 42 must be a string"),
+    ({"project": "a/b", "acl": ["default"]}, r"projects\[0\] \(a/b\): acl \['default'\] must be a string"),
+    ({"project": "a/b", "acl": {"name": "default"}}, r"\(a/b\): acl \{'name': 'default'\} must be a string"),
+    ({"project": "a/b", "description": ["two", "lines"]},
+     r"\(a/b\): description \['two', 'lines'\] must be a string"),
+    ({"project": "a/b", 1: "one", "two": 2}, r"\(a/b\): unknown field\(s\) 1, two"),
+    ({"project": "a/b", "state": ["present"]}, r"\(a/b\): state \['present'\] is not one of"),
+])
+def test_bad_names_and_types_are_errors_naming_the_project_and_the_key(entry, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        projects([entry], {"default": {}})
+
+
+def test_bad_types_are_errors_also_without_acl_templates():
+    with pytest.raises(AnsibleFilterError, match=r"\(a/b\): acl \['default'\] must be a string"):
+        projects([{"project": "a/b", "acl": ["default"]}])
+    with pytest.raises(AnsibleFilterError, match=r"\(a/b\): core_group 42 must be a string"):
+        projects([{"project": "a/b", "core_group": 42}])
+
+
+def test_a_null_parent_or_core_group_takes_the_default():
+    entry = projects([{"project": "a/b", "parent": None, "core_group": None}], {"default": {}})[0]
+    assert (entry["parent"], entry["core_group"]) == ("All-Projects", "b-core")
+
+
 def test_a_project_listed_twice_is_refused():
     with pytest.raises(AnsibleFilterError, match=r"projects\[1\] \(a/b\): project a/b is listed twice"):
         projects([{"project": "a/b"}, {"project": "a/b"}], {"default": {}})
