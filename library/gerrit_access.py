@@ -36,9 +36,13 @@ options:
       - Each section is a dictionary with one key, C(permissions), that maps permission names (V(read),
         V(push), V(submit), V(label-Code-Review)...) to a dictionary with C(rules) and optionally
         C(exclusive) (boolean, default V(false); whether the permission ignores what parent projects grant).
+        Gerrit keeps C(exclusive) on neither global capabilities nor the C(owner) permission, so
+        C(exclusive=true) there fails the task, naming the permission.
       - C(rules) maps group names or UUIDs to a rule, a dictionary with C(action) (V(ALLOW), the default,
         V(DENY), V(BLOCK), or V(INTERACTIVE) and V(BATCH) for the C(priority) capability), C(force) (boolean,
-        default V(false)), and C(min) and C(max) (integers, together) for label and ranged permissions.
+        default V(false)), and C(min) and C(max) (integers, together) for the permissions that have a range,
+        labels (V(label-*), V(labelAs-*), V(removeLabel-*)) and the V(queryLimit) and V(batchChangesLimit)
+        capabilities. Gerrit drops a range from any other permission, so one there fails the task.
         An empty rule (V(null) or V({})) is an C(ALLOW) rule.
       - A ref pattern mapped to no permissions (V({}) or V(null)) removes that section.
     type: dict
@@ -53,6 +57,12 @@ options:
     description:
       - Commit message of the change to C(refs/meta/config); Gerrit's default when omitted.
     type: str
+notes:
+  - Changing the access rights needs ownership of the project (the C(Owner) permission on C(refs/*)) or
+    C(Administrate Server); changing V(GLOBAL_CAPABILITIES) needs C(Administrate Server). A refusal
+    (HTTP 403) names the right.
+  - A V(GLOBAL_CAPABILITIES) section replaces the whole section of V(All-Projects) like any other, so keep
+    the C(administrateServer) rule of the C(Administrators) group in it.
 extends_documentation_fragment:
   - gerrit
   - action_common_attributes
@@ -133,6 +143,17 @@ sections:
 
 GLOBAL = "GLOBAL_CAPABILITIES"
 ACTIONS = ("ALLOW", "DENY", "BLOCK", "INTERACTIVE", "BATCH")
+# Where Gerrit keeps a rule's min and max (Permission.hasRange, GlobalCapability.hasRange).
+LABEL_PREFIXES = ("label-", "labelAs-", "removeLabel-")
+RANGED_CAPABILITIES = ("queryLimit", "batchChangesLimit")
+ADMINISTRATE_SERVER = "the Administrate Server capability"
+
+
+def ranged(ref, permission):
+    """Whether Gerrit keeps min and max on the rules of ``permission`` in section ``ref``."""
+    if ref == GLOBAL:
+        return permission in RANGED_CAPABILITIES
+    return any(permission.startswith(prefix) and permission != prefix for prefix in LABEL_PREFIXES)
 
 
 class InvalidSections(ValueError):
@@ -155,8 +176,11 @@ def only_keys(value, allowed, where):
                               f"allowed: {', '.join(allowed)}")
 
 
-def parse_rule(value, where):
-    """A rule as Gerrit returns it: action, force and, for ranges, min and max."""
+def parse_rule(value, where, has_range=True, permission=""):
+    """A rule as Gerrit returns it: action, force and, for ranges, min and max.
+
+    Without ``has_range`` a range is an error: Gerrit would drop it, and every run would set it again.
+    """
     value = mapping(value, where)
     only_keys(value, ("action", "force", "min", "max"), where)
     action = str(value.get("action", "ALLOW")).upper()
@@ -166,6 +190,10 @@ def parse_rule(value, where):
         raise InvalidSections(f"{where}.force must be true or false")
     rule = {"action": action, "force": value.get("force", False)}
     bounds = [value.get("min"), value.get("max")]
+    if not has_range and bounds != [None, None]:
+        raise InvalidSections(f"{where}: min and max apply only to labels (label-*, labelAs-*, "
+                              f"removeLabel-*) and the {' and '.join(RANGED_CAPABILITIES)} capabilities; "
+                              f"Gerrit drops them from the rules of {permission}")
     if bounds.count(None) == 1:
         raise InvalidSections(f"{where} needs both min and max, or neither")
     if None not in bounds:
@@ -199,8 +227,13 @@ def parse_sections(sections):
                 raise InvalidSections(f"{at}.rules must name at least one group")
             if not isinstance(permission.get("exclusive", False), bool):
                 raise InvalidSections(f"{at}.exclusive must be true or false")
+            if permission.get("exclusive") and (ref == GLOBAL or name == "owner"):
+                what = "a global capability" if ref == GLOBAL else "the owner permission"
+                raise InvalidSections(f"{at}.exclusive: {name} is {what}, which Gerrit never makes "
+                                      "exclusive (it drops the flag)")
             parsed[ref][name] = {"exclusive": permission.get("exclusive", False),
-                                 "rules": {str(group): parse_rule(rule, f"{at}.rules[{group!r}]")
+                                 "rules": {str(group): parse_rule(rule, f"{at}.rules[{group!r}]",
+                                                                  ranged(ref, name), name)
                                            for group, rule in rules.items()}}
     return parsed
 
@@ -305,8 +338,12 @@ def main():
             body = {"remove": remove, "add": add}
             if module.params["message"]:
                 body["message"] = module.params["message"]
+            needs = f"ownership of project '{project}' (the Owner permission on refs/*) or " \
+                f"{ADMINISTRATE_SERVER}"
+            if GLOBAL in remove or GLOBAL in add:
+                needs = f"{ADMINISTRATE_SERVER} (for {GLOBAL})"
             stored = from_gerrit(client.call("POST", path, f"set the access rights of project '{project}'",
-                                             body).get("local", {}))
+                                             body, needs=needs).get("local", {}))
             if {ref: stored[ref] for ref in managed if ref in stored} != after:
                 module.warn(f"Gerrit stored the access rights of project '{project}' differently than asked; "
                             "the next run will change them again. Compare the diff with the sections given.")

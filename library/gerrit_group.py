@@ -6,10 +6,13 @@ from ansible.module_utils.gerrit import (
     GERRIT_ARGUMENT_SPEC,
     GerritClient,
     GerritError,
+    created_by_retry,
     decode_id,
+    differences,
     encode,
     exit_with_state,
     group_name_error,
+    is_internal,
 )
 
 DOCUMENTATION = r"""
@@ -26,6 +29,10 @@ options:
   name:
     description:
       - Group name. It must not be empty or start or end with whitespace.
+      - Gerrit matches group names whatever their case, so V(Infra-Core) is the group V(infra-core) if that
+        exists (with a warning; the module does not rename groups).
+      - It must name an internal group; system groups (V(Registered Users)...) and external groups
+        (LDAP...) fail the task.
     type: str
     required: true
   description:
@@ -36,11 +43,15 @@ options:
     description:
       - Owner group, by name or UUID; its members administer this group. Not managed when omitted;
         Gerrit makes a new group its own owner.
+      - It may be an internal, system or external group. Gerrit creates a group with an internal owner
+        only, so a new group with another owner is created self-owned and then given its owner.
     type: str
   members:
     description:
-      - Accounts that are direct members, each as username, email address or numeric account ID.
-        Not managed when omitted.
+      - Accounts that are direct members, each as anything Gerrit resolves to one account (its
+        C({account-id})) - username, numeric account ID, preferred or secondary email address, full name,
+        or V(Full Name <email>). The module resolves each with C(GET /a/accounts/{account-id}) and compares
+        members by account ID. Not managed when omitted.
       - A new group with no members and no owner gets the calling account as member (Gerrit's rule); with
         O(members_mode=exact) the module then removes it unless it is listed.
     type: list
@@ -65,6 +76,12 @@ options:
     default: present
 notes:
   - Only internal groups can be managed; included groups (subgroups) are not.
+  - Creating a group needs the C(Create Group) capability; changing one needs ownership of it (membership
+    in its owner group) or C(Administrate Server). A refusal (HTTP 403) names the right. Resolving members
+    needs the account to see their accounts.
+  - When the creation request was retried after a transient failure and Gerrit answers that the group
+    already exists, the first attempt created it; the module goes on if the group has the task's
+    description, visibility, owner and members, and fails otherwise (another client may have created it).
 extends_documentation_fragment:
   - gerrit
   - action_common_attributes
@@ -111,8 +128,8 @@ RETURN = r"""
 group:
   description:
     - The group's managed attributes after the run; in check mode, what they would be.
-    - Members are listed sorted, each as given in O(members) when it matches, else by username, email
-      address or account ID.
+    - Members are listed sorted, each as given in O(members) when it names the account, else by username,
+      email address or account ID.
   returned: success
   type: dict
   contains:
@@ -147,33 +164,53 @@ created:
 """
 
 
-def matches(member, account):
-    """Whether ``member`` (username, email or account ID) names ``account`` (an AccountInfo)."""
-    email = account.get("email") or ""
-    return member in (account.get("username"), str(account.get("_account_id"))) or \
-        member.lower() == email.lower()
+CREATE_GROUP = "the Create Group capability"
 
 
-def label(account, wanted_members):
+def owner_of(name):
+    """The right that changes to an existing group need."""
+    return (f"ownership of group '{name}' (membership in its owner group) or the Administrate Server "
+            "capability")
+
+
+def resolve_members(client, members, name):
+    """{member as the task names it: its account ID, or None if Gerrit knows no such account}.
+
+    Gerrit resolves a member (username, ID, any email address, full name...) to one account; so does
+    GET /accounts/{account-id}, and members are then compared by ID. An unknown member is left to
+    Gerrit's own error when it is added.
+    """
+    resolved = {}
+    for member in members or []:
+        account = client.call("GET", f"accounts/{encode(member)}",
+                              f"resolve member '{member}' of group '{name}'", missing_ok=True)
+        resolved[member] = account and account["_account_id"]
+    return resolved
+
+
+def label(account, resolved):
     """How results name a member: as the task does if it lists it, else by username, email or ID."""
-    given = next((m for m in wanted_members if matches(m, account)), None)
+    given = next((m for m, account_id in resolved.items() if account_id == account["_account_id"]), None)
     return given or account.get("username") or account.get("email") or str(account["_account_id"])
 
 
-def view(detail, wanted_members):
-    """The managed attributes of a group (a GroupInfo with members), as results and diffs show them."""
+def view(detail, resolved):
+    """The managed attributes of a group (a GroupInfo with members), as results and diffs show them.
+
+    ``resolved`` is None when members are not managed.
+    """
     result = {"name": detail["name"], "id": decode_id(detail["id"]),
-              "description": detail.get("description", ""), "owner": detail["owner"],
-              "visible_to_all": bool(detail["options"].get("visible_to_all"))}
-    if wanted_members is not None:
-        result["members"] = sorted(label(a, wanted_members) for a in detail.get("members", []))
+              "description": detail.get("description", ""), "owner": detail.get("owner", ""),
+              "visible_to_all": bool(detail.get("options", {}).get("visible_to_all"))}
+    if resolved is not None:
+        result["members"] = sorted(label(a, resolved) for a in detail.get("members", []))
     return result
 
 
-def plan(detail, params, owner):
+def plan(detail, params, owner, resolved):
     """The group as the task wants it and the calls that get there: (view, [(method, view, doing, body)])."""
     wanted_members = params["members"]
-    after = view(detail, wanted_members)
+    after = view(detail, resolved)
     calls = []
     description, visible_to_all = params["description"], params["visible_to_all"]
     if description is not None and description != after["description"]:
@@ -188,16 +225,60 @@ def plan(detail, params, owner):
         calls.append(("PUT", "options", "set the options of group", {"visible_to_all": visible_to_all}))
     if wanted_members is not None:
         accounts = detail.get("members", [])
-        add = [m for m in wanted_members if not any(matches(m, a) for a in accounts)]
+        current = {a["_account_id"] for a in accounts}
+        add, adding = [], set()
+        for member in wanted_members:
+            account_id = resolved[member]
+            if account_id is None or (account_id not in current and account_id not in adding):
+                add.append(member)  # an unknown member: Gerrit's answer to members.add says so
+                adding.add(account_id)
         extra = [] if params["members_mode"] == "append" else \
-            [a for a in accounts if not any(matches(m, a) for m in wanted_members)]
+            [a for a in accounts if a["_account_id"] not in resolved.values()]
         if add:
             calls.append(("POST", "members.add", "add members to group", {"members": add}))
         if extra:
             calls.append(("POST", "members.delete", "remove members from group",
                           {"members": [str(a["_account_id"]) for a in extra]}))
-        after["members"] = sorted([label(a, wanted_members) for a in accounts if a not in extra] + add)
+        after["members"] = sorted([label(a, resolved) for a in accounts if a not in extra] + add)
     return after, calls
+
+
+def create(client, params, owner, resolved):
+    """Create the group and return its GroupInfo with members.
+
+    Gerrit's CreateGroup takes an internal owner only (HTTP 422 for another): a group owned by a system
+    or external group is created self-owned, and plan() then sets its owner.
+    """
+    name = params["name"]
+    owner_id = decode_id(owner["id"]) if owner and is_internal(owner) else None
+    body = {"name": name, "description": params["description"], "members": params["members"],
+            "visible_to_all": params["visible_to_all"], "owner_id": owner_id}
+    detail_path = f"groups/{encode(name)}/detail"
+    try:
+        client.call("PUT", f"groups/{encode(name)}", f"create group '{name}'",
+                    {key: value for key, value in body.items() if value is not None}, needs=CREATE_GROUP)
+    except GerritError as exc:
+        if not created_by_retry(exc):
+            raise
+        # An earlier attempt created it, or another client did: go on only if it is the task's group.
+        detail = client.call("GET", detail_path, f"read group '{name}'")
+        current = view(detail, resolved)
+        asked = {key: params[key] for key in ("description", "visible_to_all") if params[key] is not None}
+        if owner_id:
+            asked["owner"] = owner["name"]
+        differ = differences(current, asked)
+        problems = [differ] if differ else []
+        ids = {a["_account_id"] for a in detail.get("members", [])}
+        missing = [m for m, account_id in (resolved or {}).items() if account_id not in ids]
+        if missing:
+            problems.append(f"members {', '.join(missing)} missing")
+        if problems:
+            raise GerritError(f"{exc}; group '{name}' exists now but differs from the task: "
+                              f"{'; '.join(problems)}; another client may have created it",
+                              exc.status, exc.attempts) from None
+        return detail
+    # Gerrit may have made the caller a member: what is left to do comes from the new group.
+    return client.call("GET", detail_path, f"read group '{name}'")
 
 
 def read_owner(client, module):
@@ -234,26 +315,29 @@ def main():
             module.fail_json(msg=error)
 
     client = GerritClient.from_module(module)
-    detail_path = f"groups/{encode(name)}/detail"
     try:
         owner = None if params["owner"] is None else read_owner(client, module)
-        detail = client.call("GET", detail_path, f"read group '{name}'", missing_ok=True)
-        before = detail and view(detail, params["members"])
+        detail = client.call("GET", f"groups/{encode(name)}/detail", f"read group '{name}'", missing_ok=True)
+        if detail is not None and not is_internal(detail):
+            # Gerrit answers 200 for a system or external group too, without owner or members.
+            module.fail_json(msg=f"Group '{name}' is not an internal group but a system or external group: "
+                                 "gerrit_group manages internal groups only")
+        if detail is not None and detail["name"] != name:
+            module.warn(f"Group '{name}' exists as '{detail['name']}': Gerrit matches group names whatever "
+                        "their case, and this module does not rename groups.")
+        resolved = None if params["members"] is None else resolve_members(client, params["members"], name)
+        before = detail and view(detail, resolved)
         if detail is None and module.check_mode:
             detail = {"name": name, "id": None, "owner": name, "options": {}, "members": []}
         elif detail is None:
-            body = {"name": name, "description": params["description"], "members": params["members"],
-                    "visible_to_all": params["visible_to_all"], "owner_id": owner and decode_id(owner["id"])}
-            client.call("PUT", f"groups/{encode(name)}", f"create group '{name}'",
-                        {key: value for key, value in body.items() if value is not None})
-            # Gerrit may have made the caller a member: what is left to do comes from the new group.
-            detail = client.call("GET", detail_path, f"read group '{name}'")
-        after, calls = plan(detail, params, owner)
+            detail = create(client, params, owner, resolved)
+        after, calls = plan(detail, params, owner, resolved)
         if calls and not module.check_mode:
             uuid_path = f"groups/{encode(decode_id(detail['id']))}"  # a name is unique, a UUID stable
             for method, group_view, doing, body in calls:
-                client.call(method, f"{uuid_path}/{group_view}", f"{doing} '{name}'", body)
-            after = view(client.call("GET", f"{uuid_path}/detail", f"read group '{name}'"), params["members"])
+                client.call(method, f"{uuid_path}/{group_view}", f"{doing} '{name}'", body,
+                            needs=owner_of(name))
+            after = view(client.call("GET", f"{uuid_path}/detail", f"read group '{name}'"), resolved)
     except GerritError as exc:
         module.fail_json(msg=str(exc), status=exc.status)
 

@@ -6,6 +6,8 @@ from ansible.module_utils.gerrit import (
     GERRIT_ARGUMENT_SPEC,
     GerritClient,
     GerritError,
+    created_by_retry,
+    differences,
     encode,
     exit_with_state,
     project_name_error,
@@ -55,6 +57,13 @@ options:
     type: str
     choices: [INHERIT, MERGE_IF_NECESSARY, FAST_FORWARD_ONLY, REBASE_IF_NECESSARY, REBASE_ALWAYS,
               MERGE_ALWAYS, CHERRY_PICK]
+notes:
+  - Creating a project needs the C(Create Project) capability; changing its description, state or submit
+    type needs ownership of the project (the C(Owner) permission on C(refs/*)); changing its parent needs
+    C(Administrate Server), which also grants the other two. A refusal (HTTP 403) names the right.
+  - When the creation request was retried after a transient failure and Gerrit answers that the project
+    already exists, the first attempt created it; the module goes on if the project has the task's
+    description, parent and submit type, and fails otherwise (another client may have created it).
 extends_documentation_fragment:
   - gerrit
   - action_common_attributes
@@ -128,6 +137,8 @@ created:
 
 
 GERRIT_STATES = {"present": "ACTIVE", "read_only": "READ_ONLY", "hidden": "HIDDEN"}
+CREATE_PROJECT = "the Create Project capability"
+ADMINISTRATE_SERVER = "the Administrate Server capability"
 OPTION_STATES = {value: key for key, value in GERRIT_STATES.items()}
 SUBMIT_TYPES = ["INHERIT", "MERGE_IF_NECESSARY", "FAST_FORWARD_ONLY", "REBASE_IF_NECESSARY",
                 "REBASE_ALWAYS", "MERGE_ALWAYS", "CHERRY_PICK"]
@@ -148,13 +159,29 @@ def read_project(client, name, with_submit_type):
     return project
 
 
+def owner_of(name):
+    """The right that changes to an existing project need."""
+    return f"ownership of project '{name}' (the Owner permission on refs/*) or {ADMINISTRATE_SERVER}"
+
+
 def create(client, wanted, check_mode):
     name = wanted["name"]
     after = {"description": "", "parent": "All-Projects", **wanted}
     if check_mode:
         return after
     body = {key: wanted[key] for key in ("name", "description", "parent", "submit_type") if key in wanted}
-    client.call("PUT", f"projects/{encode(name)}", f"create project '{name}'", body)
+    try:
+        client.call("PUT", f"projects/{encode(name)}", f"create project '{name}'", body, needs=CREATE_PROJECT)
+    except GerritError as exc:
+        if not created_by_retry(exc):
+            raise
+        # An earlier attempt created it, or another client did: go on only if it is the task's project.
+        current = read_project(client, name, "submit_type" in wanted)
+        asked = {key: after[key] for key in ("description", "parent", "submit_type") if key in after}
+        if current is None or differences(current, asked):
+            raise GerritError(f"{exc}; project '{name}' exists now but differs from the task: "
+                              f"{differences(current or {}, asked)}; another client may have created it",
+                              exc.status, exc.attempts) from None
     if wanted["state"] != "present":
         set_config(client, name, {"state": GERRIT_STATES[wanted["state"]],
                                   "description": after["description"]})
@@ -177,17 +204,18 @@ def update(client, current, wanted):
         set_config(client, name, config)
     if "description" in changes and not config:
         client.call("PUT", f"projects/{encode(name)}/description", f"set the description of project '{name}'",
-                    {"description": wanted["description"]})
+                    {"description": wanted["description"]}, needs=owner_of(name))
     if "parent" in changes:
         client.call("PUT", f"projects/{encode(name)}/parent", f"set the parent of project '{name}'",
-                    {"parent": wanted["parent"]})
+                    {"parent": wanted["parent"]}, needs=ADMINISTRATE_SERVER)
     if config and not config_first:
         set_config(client, name, config)
     return read_project(client, name, "submit_type" in wanted)
 
 
 def set_config(client, name, config):
-    client.call("PUT", f"projects/{encode(name)}/config", f"set the config of project '{name}'", config)
+    client.call("PUT", f"projects/{encode(name)}/config", f"set the config of project '{name}'", config,
+                needs=owner_of(name))
 
 
 def main():

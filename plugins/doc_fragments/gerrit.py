@@ -13,8 +13,10 @@ options:
     required: true
   username:
     description:
-      - Gerrit account that makes the changes. It needs the permissions the change requires
-        (for example C(Create Project), C(Create Group), project ownership, or C(Administrate Server)).
+      - Gerrit account that makes the changes. It needs the rights the change requires
+        (C(Create Project), C(Create Group), ownership of the project or group, or C(Administrate Server),
+        which grants them all). roles/gerrit/README.md describes the API account to create for this, a
+        member of C(Administrators).
     type: str
     required: true
   password:
@@ -37,5 +39,5 @@ notes:
     up to three times with exponential backoff (0.5, 1 and 2 seconds). Timeouts are not retried, since the
     request may have been carried out.
   - Errors name the operation and the object, the HTTP status and Gerrit's explanation; HTTP 401 means the
-    username or HTTP password is wrong, HTTP 403 that the account lacks a permission.
+    username or HTTP password is wrong, HTTP 403 that the account lacks a right, which the message names.
 """

@@ -7,14 +7,15 @@ account's HTTP password, JSON bodies, answers prefixed with ``)]}'``.
 Transient failures (HTTP 502, 503, 504, refused or reset connections) are
 retried a bounded number of times with exponential backoff; every other
 failure becomes a GerritError whose message says what was being done to
-which object, the HTTP status and Gerrit's own text.
+which object, the HTTP status and Gerrit's own text, and for HTTP 403 the
+right the operation needs.
 """
 
 import json
 import time
 from http import HTTPStatus
 from urllib.error import HTTPError
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote_plus
 
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import open_url
@@ -37,11 +38,13 @@ PROJECT_NAME_FORBIDDEN = "\\?%*:<>|$~"
 
 
 class GerritError(Exception):
-    """A failed API call; ``status`` is the HTTP status, or None when no answer came."""
+    """A failed API call; ``status`` is the HTTP status, or None when no answer came; ``attempts`` is
+    how many times the request was sent (more than 1 when transient failures were retried)."""
 
-    def __init__(self, message, status=None):
+    def __init__(self, message, status=None, attempts=1):
         super().__init__(message)
         self.status = status
+        self.attempts = attempts
 
 
 def encode(name):
@@ -50,8 +53,17 @@ def encode(name):
 
 
 def decode_id(value):
-    """Gerrit's URL-encoded IDs (GroupInfo.id, owner_id) as plain UUIDs ('global%3AX' -> 'global:X')."""
-    return unquote(value) if value else value
+    """Gerrit's encoded IDs (GroupInfo.id, owner_id) as plain UUIDs ('global%3AX' -> 'global:X').
+
+    Gerrit form-encodes them (Url.encode, Java's URLEncoder): a space is '+' and a '+' is '%2B', so
+    'ldap%3Acn%3DInfra+Team' is 'ldap:cn=Infra Team'.
+    """
+    return unquote_plus(value) if value else value
+
+
+def is_internal(group):
+    """Whether a GroupInfo is of an internal group: Gerrit gives only those a group_id (and an owner)."""
+    return "group_id" in group
 
 
 def project_name_error(name, what="project name"):
@@ -80,6 +92,18 @@ def group_name_error(name, what="group name"):
     if not name.isprintable():
         return f"invalid {what} {name!r}: must not contain control characters"
     return None
+
+
+def created_by_retry(exc):
+    """Whether a failed create is Gerrit's 409 ("already exists") to a retry: the attempt that failed
+    with a transient error (a proxy's 502, say) may have created the object after all."""
+    return exc.status == 409 and exc.attempts > 1
+
+
+def differences(current, wanted):
+    """What differs between an object and the task's values (keys of ``wanted``), for messages."""
+    return ", ".join(f"{key} {current.get(key)!r} (the task: {value!r})"
+                     for key, value in wanted.items() if current.get(key) != value)
 
 
 def exit_with_state(module, key, before, after):
@@ -116,12 +140,14 @@ class GerritClient:
     def from_module(cls, module):
         return cls(**{key: module.params[key] for key in GERRIT_ARGUMENT_SPEC})
 
-    def call(self, method, path, doing, body=None, missing_ok=False):
+    def call(self, method, path, doing, body=None, missing_ok=False, needs=None):
         """Send one request to ``<url>/a/<path>`` and return the decoded JSON answer (None for 204).
 
         ``path`` must already be encoded (see encode()). ``doing`` names the
         operation and its object for error messages, e.g. "create project
-        'infra/config'". With ``missing_ok`` a 404 returns None instead of failing.
+        'infra/config'"; ``needs`` the right it takes, e.g. "the Create Project
+        capability", said when Gerrit answers 403. With ``missing_ok`` a 404
+        returns None instead of failing.
         """
         data = None if body is None else json.dumps(body).encode("utf-8")
         headers = {"Accept": "application/json"}
@@ -141,14 +167,15 @@ class GerritClient:
                 if exc.code == 404 and missing_ok:
                     return None
                 if exc.code not in TRANSIENT_STATUSES or attempt == self.retries:
-                    raise GerritError(self._http_message(doing, exc.code, text, attempt), exc.code) from None
+                    raise GerritError(self._http_message(doing, exc.code, text, attempt, needs), exc.code,
+                                      attempt + 1) from None
             except (OSError, UrlsConnectionError) as exc:  # URLError is an OSError
                 # Only a refused or reset connection is surely harmless to repeat:
                 # a timed-out request may have been carried out.
                 reason = getattr(exc, "reason", exc)
                 if not isinstance(reason, ConnectionError) or attempt == self.retries:
                     raise GerritError(f"Cannot {doing}: no answer from {self.base}: {reason}"
-                                      f"{self._attempts(attempt)}") from None
+                                      f"{self._attempts(attempt)}", attempts=attempt + 1) from None
             time.sleep(self.backoff * 2 ** attempt)
             attempt += 1
 
@@ -164,7 +191,7 @@ class GerritClient:
         except ValueError:
             raise GerritError(f"Cannot {doing}: the answer is not JSON: {text[:200]}") from None
 
-    def _http_message(self, doing, status, text, attempt):
+    def _http_message(self, doing, status, text, attempt, needs=None):
         try:
             phrase = HTTPStatus(status).phrase
         except ValueError:
@@ -175,6 +202,8 @@ class GerritClient:
                         " (Gerrit expects the account's HTTP password, not its login password)")
         elif status == 403:
             message += f": authorization failed: user '{self.username}' is not permitted to do this"
+            if needs:
+                message += f"; it needs {needs}"
         if text:
             message += f": {text}"
         return message + self._attempts(attempt)

@@ -14,6 +14,7 @@ single URL-encoded path segments: ``infra%2Fconfig``)::
     PUT  /a/projects/{project}/config        ConfigInput -> ConfigInfo
     GET  /a/projects/{project}/access        ProjectAccessInfo
     POST /a/projects/{project}/access        ProjectAccessInput (removals first) -> ProjectAccessInfo
+    GET  /a/accounts/{account}               AccountInfo ({account}: ID, username, email, full name...)
     GET  /a/groups/{group}                   GroupInfo ({group}: UUID, numeric ID or name)
     PUT  /a/groups/{group}                   create (GroupInput) -> 201 GroupInfo, 409 if it exists
     GET  /a/groups/{group}/detail            GroupInfo with members and includes
@@ -24,8 +25,10 @@ single URL-encoded path segments: ``infra%2Fconfig``)::
     POST /a/groups/{group}/members.delete    MembersInput -> 204
 
 Every JSON answer starts with Gerrit's ``)]}'`` line; errors are plain text.
-Requests under ``/a/`` need HTTP basic auth with the double's username and
+Requests under ``/a/`` need HTTP basic auth with an account's username and
 HTTP password (else 401); the double serves nothing outside ``/a/`` (404).
+Writes need Gerrit's rights (403 otherwise): the Create Project, Create Group
+and Administrate Server capabilities, project and group ownership.
 ``fail()`` injects HTTP errors and ``requests`` logs every request answered.
 README.md in this directory says what is and is not checked.
 """
@@ -33,16 +36,17 @@ README.md in this directory says what is and is not checked.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
 from http.server import ThreadingHTTPServer
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote_plus, unquote_plus, urlsplit
 
 from tests.loopback_http import LoopbackService
 
@@ -66,6 +70,9 @@ CAPABILITIES = {"accessDatabase", "administrateServer", "batchChangesLimit", "cr
                 "modifyAccount", "priority", "queryLimit", "readAs", "runAs", "runGC", "streamEvents",
                 "viewAccess", "viewAllAccounts", "viewCaches", "viewConnections", "viewPlugins", "viewQueue",
                 "viewSecondaryEmails"}
+# Permissions and capabilities whose rules carry a range (Permission.hasRange, GlobalCapability.hasRange):
+# Gerrit drops min and max from the rules of all others when it saves them.
+RANGED_CAPABILITIES = {"queryLimit", "batchChangesLimit"}
 # Characters Gerrit refuses in project names.
 UNREASONABLE = re.compile(r"^/|/$|^\.\.?/|/\.\.?/|//|\.git/|[\\?%*:<>|$\r~]|/\+")
 
@@ -95,6 +102,8 @@ class Fault:
     status: int
     times: int | None
     method: str | None = None
+    carried_out: bool = False  # the request is carried out, then answered with ``status`` (a proxy timeout)
+    effect: Callable[[], None] | None = None  # run when the fault fires (another client's change)
 
 
 def _now() -> str:
@@ -104,6 +113,21 @@ def _now() -> str:
 def _uuid(*parts: object) -> str:
     """A group UUID like Gerrit's (40 hex digits), the same on every run for the same parts."""
     return hashlib.sha1("/".join(map(str, parts)).encode(), usedforsecurity=False).hexdigest()
+
+
+def url_encode(value: str) -> str:
+    """Gerrit's Url.encode (Java's URLEncoder, form encoding): a space is '+', '*' stays, '~' is encoded.
+
+    GroupInfo.id, GroupInfo.owner_id and ProjectInfo.id are encoded this way.
+    """
+    return quote_plus(value, safe="*").replace("~", "%7E")
+
+
+def _ranged(ref: str, permission: str) -> bool:
+    """Whether Gerrit keeps min and max on the rules of ``permission`` in section ``ref``."""
+    if ref == GLOBAL:
+        return permission in RANGED_CAPABILITIES
+    return bool(LABEL_PERMISSION.fullmatch(permission))
 
 
 def _body(data: object) -> dict:
@@ -135,7 +159,10 @@ class GerritDouble(LoopbackService):
     ``Non-Interactive Users``, the system groups (``Anonymous Users``,
     ``Registered Users``, ``Project Owners``, ``Change Owner``) and the account
     ``username`` (ID 1000000, ``<username>@example.org``), whose HTTP password
-    is ``password``. Every authenticated account may do everything.
+    is ``password``. That account is a member of ``Administrators``, which has
+    the Administrate Server capability on ``All-Projects``: it may do
+    everything. Other accounts (``add_account(..., http_password=...)``) have
+    only the rights granted to their groups.
     """
 
     def __init__(self, username: str = "admin", password: str = "secret", port: int = 0):
@@ -144,11 +171,15 @@ class GerritDouble(LoopbackService):
         self.requests: list[LoggedRequest] = []
         self.faults: list[Fault] = []
         self.accounts: dict[int, dict] = {}
+        self.secondary_emails: dict[int, list[str]] = {}
+        self.http_passwords: dict[int, str] = {}
         self.groups: dict[str, dict] = {}  # internal groups by UUID
+        self.external_groups: dict[str, str] = {}  # external groups (e.g. LDAP): UUID -> name
         self.projects: dict[str, dict] = {}
         self._lock = threading.RLock()
         self._httpd: ThreadingHTTPServer | None = None
-        self.admin_id = self.add_account(username, name="Administrator")
+        self._caller: int | None = None  # the account of the request being answered
+        self.admin_id = self.add_account(username, name="Administrator", http_password=password)
         admins = self.add_group("Administrators", description="Gerrit Site Administrators",
                                 members=[self.admin_id])
         self.add_group("Non-Interactive Users", description="Users who perform batch actions on Gerrit",
@@ -174,13 +205,30 @@ class GerritDouble(LoopbackService):
 
     # -- seeding, inspection and injection -----------------------------------
 
-    def add_account(self, username: str, email: str | None = None, name: str | None = None) -> int:
-        """Add an active account; return its numeric ID."""
+    def add_account(self, username: str, email: str | None = None, name: str | None = None,
+                    http_password: str | None = None, secondary_emails: Iterable[str] = ()) -> int:
+        """Add an active account; return its numeric ID. Without ``http_password`` it cannot log in."""
         with self._lock:
             account_id = 1000000 + len(self.accounts)
             self.accounts[account_id] = {"_account_id": account_id, "name": name or username,
                                          "email": email or f"{username}@example.org", "username": username}
+            self.secondary_emails[account_id] = list(secondary_emails)
+            if http_password is not None:
+                self.http_passwords[account_id] = http_password
             return account_id
+
+    def add_external_group(self, uuid: str, name: str) -> str:
+        """Add a group of another backend (e.g. ``ldap:cn=Infra Team,ou=groups``): no members, no owner."""
+        with self._lock:
+            self.external_groups[uuid] = name
+            return uuid
+
+    def grant(self, project: str, ref: str, permission: str, group: str, **rule: object) -> None:
+        """Add an ALLOW rule (or ``action=...``) for the group UUID ``group`` to ``project``'s access."""
+        with self._lock:
+            section = self.projects[project]["access"].setdefault(ref, {})
+            section.setdefault(permission, {"exclusive": False, "rules": {}})["rules"][group] = \
+                {"action": "ALLOW", **rule}
 
     def add_group(self, name: str, description: str = "", owner: str | None = None,
                   members: Iterable[int] = (), visible_to_all: bool = False) -> str:
@@ -205,10 +253,15 @@ class GerritDouble(LoopbackService):
         with self._lock:
             return next((g for g in self.groups.values() if g["name"] == name), None)
 
-    def fail(self, path: str, status: int = 500, times: int | None = 1, method: str | None = None) -> None:
-        """Answer HTTP ``status`` to the next ``times`` requests (None: all) whose path contains ``path``."""
+    def fail(self, path: str, status: int = 500, times: int | None = 1, method: str | None = None,
+             carried_out: bool = False, effect: Callable[[], None] | None = None) -> None:
+        """Answer HTTP ``status`` to the next ``times`` requests (None: all) whose path contains ``path``.
+
+        With ``carried_out`` the request is carried out first (as when a proxy times out on a Gerrit
+        that finished the work); ``effect`` is called when the fault fires (another client's change).
+        """
         with self._lock:
-            self.faults.append(Fault(path, status, times, method))
+            self.faults.append(Fault(path, status, times, method, carried_out, effect))
 
     def count(self, path: str = "", method: str | None = None) -> int:
         """How many requests were answered whose path contains ``path``."""
@@ -249,24 +302,88 @@ class GerritDouble(LoopbackService):
     def _answer(self, method: str, path: str, headers: Message, body: object) -> tuple[int, object]:
         fault = self._take_fault(method, path)
         if fault:
+            if fault.effect:
+                fault.effect()
+            if fault.carried_out:
+                with contextlib.suppress(GerritHTTPError):
+                    self._dispatch(method, path, headers, body)
             raise GerritHTTPError(fault.status, f"Injected fault: HTTP {fault.status} on {method} {path}")
+        return self._dispatch(method, path, headers, body)
+
+    def _authenticate(self, headers: Message) -> int:
+        """The account whose username and HTTP password the basic auth header carries; else 401."""
+        scheme, _, credentials = (headers.get("Authorization") or "").partition(" ")
+        try:
+            username, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
+        except ValueError:
+            username = password = None
+        for account_id, account in self.accounts.items():
+            if scheme == "Basic" and account["username"] == username \
+                    and self.http_passwords.get(account_id) == password:
+                return account_id
+        raise GerritHTTPError(401, "Unauthorized")
+
+    def _dispatch(self, method: str, path: str, headers: Message, body: object) -> tuple[int, object]:
         if not path.startswith("/a/"):
             raise GerritHTTPError(404, "Not found (the double serves only the authenticated /a/ endpoints)")
-        expected = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
-        if headers.get("Authorization") != f"Basic {expected}":
-            raise GerritHTTPError(401, "Unauthorized")
+        with self._lock:
+            caller = self._authenticate(headers)
         resource = path[len("/a/"):]
         known = False
         for verb, regex, handler in _ROUTES:
             match = regex.fullmatch(resource)
             known = known or bool(match)
             if match and verb == method:
-                args = {key: unquote(value) for key, value in match.groupdict().items()}
+                # Gerrit decodes path segments with Url.decode (Java's URLDecoder): '+' is a space.
+                args = {key: unquote_plus(value) for key, value in match.groupdict().items()}
                 with self._lock:
-                    return getattr(self, handler)(body, **args)
+                    self._caller = caller
+                    try:
+                        return getattr(self, handler)(body, **args)
+                    finally:
+                        self._caller = None
         if known:
             raise GerritHTTPError(405, "Method Not Allowed")
         raise GerritHTTPError(404, "Not found")
+
+    # -- rights --------------------------------------------------------------
+
+    def _caller_groups(self) -> set[str]:
+        """The UUIDs of the groups the caller is in (directly: the double has no subgroups)."""
+        groups = {"global:Anonymous-Users", "global:Registered-Users"}
+        return groups | {uuid for uuid, group in self.groups.items() if self._caller in group["members"]}
+
+    def _allowed(self, project: str, ref: str, permission: str) -> bool:
+        """Whether ``permission`` on ``ref`` (exactly that section) of ``project`` or one of its parents
+        has an ALLOW rule for one of the caller's groups and no BLOCK rule for them."""
+        groups, allowed = self._caller_groups(), False
+        name = project
+        while name:
+            rules = self.projects[name]["access"].get(ref, {}).get(permission, {}).get("rules", {})
+            for uuid, rule in rules.items():
+                if uuid in groups and rule.get("action", "ALLOW") == "BLOCK":
+                    return False
+                allowed = allowed or (uuid in groups and rule.get("action", "ALLOW") == "ALLOW")
+            name = self.projects[name]["parent"]
+        return allowed
+
+    def _is_admin(self) -> bool:
+        return self._allowed(ALL_PROJECTS, GLOBAL, "administrateServer")
+
+    def _require_capability(self, capability: str, text: str) -> None:
+        """The caller needs ``capability`` on All-Projects (Administrate Server implies it)."""
+        if not (self._is_admin() or self._allowed(ALL_PROJECTS, GLOBAL, capability)):
+            raise GerritHTTPError(403, f"{text} not permitted")
+
+    def _require_project_owner(self, name: str) -> None:
+        """Owner of a project: the Owner permission on refs/* (inherited too), or Administrate Server."""
+        if not (self._is_admin() or self._allowed(name, "refs/*", "owner")):
+            raise GerritHTTPError(403, "write refs/meta/config not permitted")
+
+    def _require_group_owner(self, group: dict, text: str = "Not group owner") -> None:
+        """Owner of a group: a member of its owner group, or Administrate Server."""
+        if not (self._is_admin() or group["owner"] in self._caller_groups()):
+            raise GerritHTTPError(403, text)
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
@@ -290,7 +407,7 @@ class GerritDouble(LoopbackService):
             raise GerritHTTPError(409, f"project state {project['state']} does not permit write")
 
     def _project_info(self, project: dict) -> dict:
-        info = {"id": quote(project["name"], safe=""), "name": project["name"], "state": project["state"]}
+        info = {"id": url_encode(project["name"]), "name": project["name"], "state": project["state"]}
         if project["parent"]:
             info["parent"] = project["parent"]
         if project["description"]:
@@ -303,6 +420,7 @@ class GerritDouble(LoopbackService):
 
     @route("PUT", r"projects/(?P<name>[^/]+)")
     def _create_project(self, body, name):
+        self._require_capability("createProject", "create project")
         data = _body(body)
         name = name.removesuffix(".git")  # "If name ends with .git the suffix will be automatically removed."
         if data.get("name") is not None and data["name"].removesuffix(".git") != name:
@@ -324,6 +442,7 @@ class GerritDouble(LoopbackService):
     @route("PUT", r"projects/(?P<name>[^/]+)/description")
     def _set_project_description(self, body, name):
         project = self._project(name)
+        self._require_project_owner(name)
         self._writable(project)
         project["description"] = _body(body).get("description") or ""
         return (200, project["description"]) if project["description"] else (204, None)
@@ -331,6 +450,8 @@ class GerritDouble(LoopbackService):
     @route("PUT", r"projects/(?P<name>[^/]+)/parent")
     def _set_project_parent(self, body, name):
         project = self._project(name)
+        # Gerrit's SetParent: only administrators (unless receive.allowProjectOwnersToChangeParent).
+        self._require_capability("administrateServer", "administrate server")
         self._writable(project)
         parent = _body(body).get("parent") or ALL_PROJECTS
         if name == ALL_PROJECTS:
@@ -370,6 +491,7 @@ class GerritDouble(LoopbackService):
     @route("PUT", r"projects/(?P<name>[^/]+)/config")
     def _set_config(self, body, name):
         project = self._project(name)
+        self._require_project_owner(name)
         data = _body(body)
         state, submit_type = data.get("state"), data.get("submit_type")
         if state is not None and state not in STATES:
@@ -413,12 +535,15 @@ class GerritDouble(LoopbackService):
     def _set_access(self, body, name):
         project = self._project(name)
         data = _body(body)
+        self._require_project_owner(name)
         removals = self._access_sections(data.get("remove"))
         additions = self._access_sections(data.get("add"))
         for ref in {**removals, **additions}:
             if ref == GLOBAL and name != ALL_PROJECTS:
                 raise GerritHTTPError(400, "Cannot edit global capabilities for projects other than "
                                            f"{ALL_PROJECTS}")
+            if ref == GLOBAL:
+                self._require_capability("administrateServer", "administrate server")
         for ref, section in additions.items():
             if ref != GLOBAL and not ref.startswith(("refs/", "^refs/")):
                 raise GerritHTTPError(400, "invalid section name")
@@ -475,42 +600,56 @@ class GerritDouble(LoopbackService):
                     rule = rule or {}
                     if rule.get("action", "ALLOW") not in ACTIONS:
                         raise GerritHTTPError(400, f"invalid action: {rule['action']}")
+                    # ProjectConfig saves a range only where it has a meaning (PermissionRule.asString).
+                    ranged = _ranged(ref, name)
                     rules[uuid] = {"action": rule.get("action", "ALLOW"), "force": bool(rule.get("force")),
-                                   "min": rule.get("min", 0), "max": rule.get("max", 0)}
-                parsed[ref][name] = {"exclusive": bool(permission.get("exclusive")), "rules": rules}
+                                   "min": rule.get("min", 0) if ranged else 0,
+                                   "max": rule.get("max", 0) if ranged else 0}
+                # Capabilities are saved without `exclusive`, and Permission.getExclusiveGroup() is false
+                # for `owner`: Gerrit drops the flag there.
+                exclusive = bool(permission.get("exclusive")) and ref != GLOBAL and name != "owner"
+                parsed[ref][name] = {"exclusive": exclusive, "rules": rules}
         return parsed
 
     # -- groups and accounts ---------------------------------------------------
 
     def _find_group(self, group_id: str) -> str | None:
-        """The UUID of the group with this UUID, numeric ID or name ({group-id}), or None."""
-        if group_id in self.groups or group_id in SYSTEM_GROUPS:
+        """The UUID of the group with this UUID, numeric ID or name ({group-id}), or None.
+
+        As Gerrit's GroupResolver does, a name matches whatever its case (GroupBackends.isExactSuggestion).
+        """
+        if group_id in self.groups or group_id in SYSTEM_GROUPS or group_id in self.external_groups:
             return group_id
         for uuid, group in self.groups.items():
-            if group_id in (str(group["group_id"]), group["name"]):
+            if group_id == str(group["group_id"]) or group_id.lower() == group["name"].lower():
                 return uuid
-        return next((uuid for uuid, name in SYSTEM_GROUPS.items() if name == group_id), None)
+        names = {**SYSTEM_GROUPS, **self.external_groups}
+        return next((uuid for uuid, name in names.items() if name.lower() == group_id.lower()), None)
 
     def _group_name(self, uuid: str) -> str:
-        return SYSTEM_GROUPS.get(uuid) or self.groups[uuid]["name"]
+        if uuid in self.groups:
+            return self.groups[uuid]["name"]
+        return SYSTEM_GROUPS.get(uuid) or self.external_groups[uuid]
 
     def _internal_group(self, group_id: str) -> dict:
         uuid = self._find_group(group_id)
         if uuid is None:
             raise GerritHTTPError(404, f"Not found: {group_id}")
-        if uuid not in self.groups:
-            raise GerritHTTPError(405, f"Not an internal group: {group_id}")  # system groups have no members
+        if uuid not in self.groups:  # NotInternalGroupException
+            raise GerritHTTPError(405, f"Not an internal group: {group_id}")
         return self.groups[uuid]
 
     def _group_info(self, uuid: str, with_id: bool = True, detail: bool = False) -> dict:
-        info = {"id": quote(uuid, safe="")} if with_id else {}
-        if uuid in SYSTEM_GROUPS:
-            return {**info, "name": SYSTEM_GROUPS[uuid], "options": {}}
+        """GroupInfo as GroupJson makes it: ``id`` and ``owner_id`` form-encoded (Url.encode); a system or
+        external group has only id, name and options, also in ``detail`` (no owner, no members)."""
+        info = {"id": url_encode(uuid)} if with_id else {}
+        if uuid not in self.groups:
+            return {**info, "name": self._group_name(uuid), "options": {}}
         group = self.groups[uuid]
         info.update(name=group["name"], url=f"#/admin/groups/uuid-{uuid}",
                     options={"visible_to_all": True} if group["visible_to_all"] else {},
                     group_id=group["group_id"], owner=self._group_name(group["owner"]),
-                    owner_id=quote(group["owner"], safe=""), created_on=group["created_on"])
+                    owner_id=url_encode(group["owner"]), created_on=group["created_on"])
         if group["description"]:
             info["description"] = group["description"]
         if detail:
@@ -518,12 +657,31 @@ class GerritDouble(LoopbackService):
         return info
 
     def _account(self, account_id: str) -> dict:
-        """The account with this numeric ID, username or email ({account-id}); 422 if there is none."""
+        """The account this {account-id} names, as Gerrit's AccountResolver finds it: ``self``, a numeric
+        ID, a username, ``Full Name <email>``, an email address (preferred or secondary), or a full name
+        that names one account. 422 if there is none or more than one."""
+        if account_id in ("self", "me"):
+            return self.accounts[self._caller]
+        bracketed = re.fullmatch(r".*<([^<>]+)>", account_id)
+        email = (bracketed.group(1) if bracketed else account_id).lower()
         for account in self.accounts.values():
+            emails = [account["email"], *self.secondary_emails[account["_account_id"]]]
             if account_id in (str(account["_account_id"]), account["username"]) \
-                    or account_id.lower() == account["email"].lower():
+                    or email in (e.lower() for e in emails):
                 return account
+        named = [a for a in self.accounts.values() if a["name"] == account_id]
+        if len(named) > 1:
+            raise GerritHTTPError(422, f"Account '{account_id}' is ambiguous")
+        if named:
+            return named[0]
         raise GerritHTTPError(422, f"Account '{account_id}' not found")
+
+    @route("GET", r"accounts/(?P<account_id>[^/]+)")
+    def _get_account(self, body, account_id):
+        try:
+            return 200, self._account(account_id)
+        except GerritHTTPError as exc:
+            raise GerritHTTPError(404, f"Not found: {account_id}") from exc
 
     @route("GET", r"groups/(?P<group_id>[^/]+)")
     def _get_group(self, body, group_id):
@@ -534,11 +692,17 @@ class GerritDouble(LoopbackService):
 
     @route("GET", r"groups/(?P<group_id>[^/]+)/detail")
     def _get_group_detail(self, body, group_id):
-        return 200, self._group_info(self._internal_group(group_id)["uuid"], detail=True)
+        uuid = self._find_group(group_id)
+        if uuid is None:
+            raise GerritHTTPError(404, f"Not found: {group_id}")
+        return 200, self._group_info(uuid, detail=True)
 
     @route("PUT", r"groups/(?P<name>[^/]+)")
     def _create_group(self, body, name):
         data = _body(body)
+        if self._find_group(name):  # the URL names an existing group: Gerrit's PutGroup
+            raise GerritHTTPError(409, "Group already exists")
+        self._require_capability("createGroup", "create group")
         if data.get("name") is not None and data["name"] != name:
             raise GerritHTTPError(400, "name must match URL")
         name = name.strip()
@@ -548,13 +712,17 @@ class GerritDouble(LoopbackService):
             raise GerritHTTPError(409, f"group '{name}' already exists")
         owner = None
         if data.get("owner_id"):
-            owner = self._find_group(data["owner_id"])
+            # CreateGroup: groups.parseInternal(Url.decode(owner_id)).
+            owner_id = unquote_plus(data["owner_id"])
+            owner = self._find_group(owner_id)
             if owner is None:
-                raise GerritHTTPError(422, f"Group Not Found: {data['owner_id']}")
-        # Without members, a self-owned group gets the caller as member (Gerrit's CreateGroup does this).
+                raise GerritHTTPError(422, f"Group Not Found: {owner_id}")
+            if owner not in self.groups:
+                raise GerritHTTPError(422, f"External Group Not Allowed: {owner_id}")
+        # Without members, a group without owner gets the caller as member (Gerrit's CreateGroup does this).
         members = [self._account(m)["_account_id"] for m in data.get("members") or []]
         if not members and owner is None:
-            members = [self.admin_id]
+            members = [self._caller]
         uuid = self.add_group(name, data.get("description") or "", owner, sorted(set(members)),
                               bool(data.get("visible_to_all")))
         return 201, self._group_info(uuid)
@@ -562,21 +730,25 @@ class GerritDouble(LoopbackService):
     @route("PUT", r"groups/(?P<group_id>[^/]+)/description")
     def _set_group_description(self, body, group_id):
         group = self._internal_group(group_id)
+        self._require_group_owner(group)
         group["description"] = _body(body).get("description") or ""
         return (200, group["description"]) if group["description"] else (204, None)
 
     @route("PUT", r"groups/(?P<group_id>[^/]+)/options")
     def _set_group_options(self, body, group_id):
         group = self._internal_group(group_id)
+        self._require_group_owner(group)
         group["visible_to_all"] = bool(_body(body).get("visible_to_all"))
         return 200, {"visible_to_all": True} if group["visible_to_all"] else {}
 
     @route("PUT", r"groups/(?P<group_id>[^/]+)/owner")
     def _set_group_owner(self, body, group_id):
         group = self._internal_group(group_id)
+        self._require_group_owner(group)
         owner_id = _body(body).get("owner")
         if not owner_id:
             raise GerritHTTPError(400, "owner is required")
+        # PutOwner: groupResolver.parse(owner), so any group may own one, a system or external one too.
         owner = self._find_group(owner_id)
         if owner is None:
             raise GerritHTTPError(422, f"Group Not Found: {owner_id}")
@@ -591,13 +763,17 @@ class GerritDouble(LoopbackService):
     @route("POST", r"groups/(?P<group_id>[^/]+)/members\.add")
     def _add_members(self, body, group_id):
         group = self._internal_group(group_id)
+        self._require_group_owner(group, f"Cannot add members to group {group['name']}")
         accounts = self._members_input(body)
         group["members"] = sorted(set(group["members"]) | {a["_account_id"] for a in accounts})
+        # "An AccountInfo entity is returned for each user specified in the input, independently of
+        # whether the user was newly added to the group or whether the user was already a member."
         return 200, accounts
 
     @route("POST", r"groups/(?P<group_id>[^/]+)/members\.delete")
     def _delete_members(self, body, group_id):
         group = self._internal_group(group_id)
+        self._require_group_owner(group, f"Cannot delete members from group {group['name']}")
         gone = {a["_account_id"] for a in self._members_input(body)}
         group["members"] = [m for m in group["members"] if m not in gone]
         return 204, None

@@ -151,6 +151,16 @@ def test_client_retries_transient_failures_a_bounded_number_of_times(gerrit):
         client.call("GET", "projects/All-Projects", "read project 'All-Projects'")
 
 
+def test_ids_are_form_encoded_by_gerrit_and_decoded_with_plus_as_space():
+    from tests.gerrit_double.server import url_encode
+    uuid = "ldap:cn=Infra Team+Ops,ou=groups~*"
+    # Java's URLEncoder: a space is '+', a '+' is %2B, '*' stays and '~' is encoded.
+    assert url_encode(uuid) == "ldap%3Acn%3DInfra+Team%2BOps%2Cou%3Dgroups%7E*"
+    assert gerrit_utils.decode_id(url_encode(uuid)) == uuid
+    assert gerrit_utils.decode_id("9999c971bb4ab872aab759d8c49833ee6b9ff320") == \
+        "9999c971bb4ab872aab759d8c49833ee6b9ff320"
+
+
 # -- gerrit_project ---------------------------------------------------------------
 
 
@@ -320,6 +330,169 @@ def test_group_errors_name_the_group_and_transient_failures_are_retried(gerrit, 
                                                     if a["username"] == "alice")]
 
 
+def test_group_members_named_by_secondary_email_or_full_name_are_kept_not_re_added(gerrit, tmp_path):
+    erin = gerrit.add_account("erin", name="Erin Example", secondary_emails=["erin@old.example.org"])
+    frank = gerrit.add_account("frank", name="Frank Fuller")
+    alice = next(i for i, a in gerrit.accounts.items() if a["username"] == "alice")
+    members = ["erin@old.example.org", "Frank Fuller", "Alice <alice@example.org>"]
+    results = play(
+        gerrit, tmp_path,
+        task("Create", "gerrit_group", name="infra-core", members=members),
+        task("Create again", "gerrit_group", name="infra-core", members=members),
+        task("Again in check mode", "gerrit_group", check_mode=True, name="infra-core", members=members),
+        task("Append by other names", "gerrit_group", name="infra-core", members_mode="append",
+             members=["erin", str(frank)]),
+    )
+    assert results["Create"]["changed"] and results["Create"]["created"]
+    assert results["Create"]["group"]["members"] == sorted(members)
+    for title in ("Create again", "Again in check mode", "Append by other names"):
+        assert not results[title]["changed"], title
+    assert results["Create again"]["group"]["members"] == sorted(members)
+    assert gerrit.group("infra-core")["members"] == sorted([alice, erin, frank])
+    # Members are compared by account ID: nothing was added or removed after the creation.
+    assert [r.path.rsplit("/", 1)[-1] for r in gerrit.writes()] == ["infra-core"]
+
+
+def test_group_names_match_whatever_their_case_and_system_groups_are_refused(gerrit, tmp_path):
+    gerrit.add_group("infra-core", description="Core")
+    results = play(
+        gerrit, tmp_path,
+        task("Other case", "gerrit_group", name="Infra-Core", description="Core reviewers"),
+        task("Other case again", "gerrit_group", name="INFRA-CORE", description="Core reviewers"),
+        task("Owner in other case", "gerrit_group", name="infra-core", owner="administrators"),
+        task("System group", "gerrit_group", ignore_errors=True, name="Registered Users", description="All"),
+        task("System group in check mode", "gerrit_group", check_mode=True, ignore_errors=True,
+             name="registered users", members=["alice"]),
+    )
+    other_case = results["Other case"]
+    assert other_case["changed"] and not other_case["created"]
+    assert other_case["group"]["name"] == "infra-core"
+    assert "Group 'Infra-Core' exists as 'infra-core'" in other_case["warnings"][0]
+    assert not results["Other case again"]["changed"]
+    assert not any(r.path == "/a/groups/Infra-Core" and r.method == "PUT" for r in gerrit.requests)
+    assert gerrit.group("infra-core")["description"] == "Core reviewers"
+    assert results["Owner in other case"]["group"]["owner"] == "Administrators"
+    assert gerrit.group("infra-core")["owner"] == gerrit.group("Administrators")["uuid"]
+    for title in ("System group", "System group in check mode"):
+        failed(results[title], "is not an internal group", "gerrit_group manages internal groups only")
+    assert "Registered Users" in results["System group"]["msg"]
+    assert [r for r in gerrit.writes() if "Registered" in r.path or "registered" in r.path] == []
+
+
+def test_group_owned_by_an_external_or_system_group_is_created_then_given_its_owner(gerrit, tmp_path):
+    ldap = gerrit.add_external_group("ldap:cn=Infra Team,ou=groups", "ldap/Infra Team")
+    results = play(
+        gerrit, tmp_path,
+        task("Check mode", "gerrit_group", check_mode=True, name="infra-core", owner="ldap/Infra Team",
+             members=["alice"]),
+        task("Create", "gerrit_group", name="infra-core", owner="ldap/Infra Team", members=["alice"]),
+        task("Create again", "gerrit_group", name="infra-core", owner="ldap/Infra Team", members=["alice"]),
+        task("By UUID", "gerrit_group", name="infra-core", owner=ldap),
+        task("Owned by a system group", "gerrit_group", name="reviewers", owner="Registered Users"),
+    )
+    assert results["Check mode"]["changed"] and results["Check mode"]["group"]["owner"] == "ldap/Infra Team"
+    create = results["Create"]
+    assert create["changed"] and create["created"] and create["group"]["owner"] == "ldap/Infra Team"
+    assert not results["Create again"]["changed"]
+    assert not results["By UUID"]["changed"]
+    assert gerrit.group("infra-core")["owner"] == ldap
+    # Gerrit's CreateGroup takes an internal owner only (422 otherwise): the owner is set after creation.
+    creation = next(r for r in gerrit.writes() if r.path == "/a/groups/infra-core")
+    assert "owner_id" not in creation.body and creation.status == 201
+    assert results["Owned by a system group"]["group"]["owner"] == "Registered Users"
+    assert gerrit.group("reviewers")["owner"] == "global:Registered-Users"
+
+
+def test_a_create_retried_after_a_502_is_a_success_when_the_object_matches(gerrit, tmp_path):
+    gerrit.fail("/a/projects/infra%2Fconfig", 502, method="PUT", carried_out=True)
+    gerrit.fail("/a/groups/infra-core", 502, method="PUT", carried_out=True)
+    gerrit.fail("/a/projects/other", 502, method="PUT",
+                effect=lambda: gerrit.add_project("other", description="Someone else's"))
+    gerrit.fail("/a/groups/others", 502, method="PUT",
+                effect=lambda: gerrit.add_group("others", description="Someone else's"))
+    gerrit.fail("/a/projects/conflict", 409, method="PUT")
+    results = play(
+        gerrit, tmp_path,
+        task("Project", "gerrit_project", name="infra/config", description="Zuul config", state="read_only"),
+        task("Group", "gerrit_group", name="infra-core", description="Core", members=["alice", "bob"]),
+        task("Project created by another client", "gerrit_project", ignore_errors=True, name="other",
+             description="Mine"),
+        task("Group created by another client", "gerrit_group", ignore_errors=True, name="others",
+             description="Mine"),
+        task("Conflict without a retry", "gerrit_project", ignore_errors=True, name="conflict"),
+    )
+    project = results["Project"]
+    assert project["changed"] and project["created"] and project["project"]["state"] == "read_only"
+    creations = [r for r in gerrit.requests if (r.method, r.path) == ("PUT", "/a/projects/infra%2Fconfig")]
+    assert [r.status for r in creations] == [502, 409]
+    assert gerrit.projects["infra/config"]["state"] == "READ_ONLY"
+    group = results["Group"]
+    assert group["changed"] and group["created"] and group["group"]["members"] == ["alice", "bob"]
+    assert [r.status for r in gerrit.requests if (r.method, r.path) == ("PUT", "/a/groups/infra-core")] \
+        == [502, 409]
+    failed(results["Project created by another client"], "Cannot create project 'other': HTTP 409",
+           "(after 2 attempts)", "differs from the task: description")
+    failed(results["Group created by another client"], "Cannot create group 'others': HTTP 409",
+           "differs from the task: description")
+    assert gerrit.projects["other"]["description"] == "Someone else's"
+    failed(results["Conflict without a retry"], "Cannot create project 'conflict': HTTP 409")
+
+
+# -- rights ---------------------------------------------------------------------------
+
+
+def test_errors_name_the_right_a_non_administrator_lacks(gerrit, tmp_path):
+    erin = gerrit.add_account("erin", http_password="erin-secret")
+    team = gerrit.add_group("erin-team", members=[erin])  # self-owned: its members own it
+    gerrit.add_group("infra-core")
+    gerrit.add_project("erin/project")
+    gerrit.grant("erin/project", "refs/*", "owner", team)
+    as_erin = {"username": "erin", "password": "erin-secret"}
+    read = {"refs/heads/*": {"permissions": {"read": {"rules": {"erin-team": {}}}}}}
+    results = play(
+        gerrit, tmp_path,
+        task("Create a project", "gerrit_project", ignore_errors=True, name="new/project", **as_erin),
+        task("Create a group", "gerrit_group", ignore_errors=True, name="new-group", **as_erin),
+        task("Describe another's project", "gerrit_project", ignore_errors=True, name="All-Users",
+             description="Mine", **as_erin),
+        task("Describe her project", "gerrit_project", name="erin/project", description="Mine", **as_erin),
+        task("Reparent her project", "gerrit_project", ignore_errors=True, name="erin/project",
+             parent="All-Users", **as_erin),
+        task("Change another's group", "gerrit_group", ignore_errors=True, name="infra-core",
+             description="Mine", **as_erin),
+        task("Change members of another's group", "gerrit_group", ignore_errors=True, name="infra-core",
+             members=["erin"], **as_erin),
+        task("Change her group", "gerrit_group", name="erin-team", description="Mine",
+             members=["erin", "alice"], **as_erin),
+        task("Access of another's project", "gerrit_access", ignore_errors=True, project="All-Users",
+             sections=read, **as_erin),
+        task("Access of her project", "gerrit_access", project="erin/project", sections=read, **as_erin),
+        task("Global capabilities", "gerrit_access", ignore_errors=True, project="All-Projects",
+             sections={"GLOBAL_CAPABILITIES": {"permissions": {
+                 "administrateServer": {"rules": {"Administrators": {}}},
+                 "createProject": {"rules": {"erin-team": {}}}}}},
+             **as_erin),
+    )
+    forbidden = "HTTP 403 Forbidden: authorization failed: user 'erin' is not permitted to do this"
+    failed(results["Create a project"], "Cannot create project 'new/project'", forbidden,
+           "needs the Create Project capability")
+    failed(results["Create a group"], "Cannot create group 'new-group'", forbidden,
+           "needs the Create Group capability")
+    failed(results["Describe another's project"], forbidden, "needs ownership of project 'All-Users'")
+    assert results["Describe her project"]["changed"]
+    failed(results["Reparent her project"], "Cannot set the parent of project 'erin/project'", forbidden,
+           "needs the Administrate Server capability")
+    failed(results["Change another's group"], forbidden, "needs ownership of group 'infra-core'")
+    failed(results["Change members of another's group"], "Cannot add members to group 'infra-core'",
+           "needs ownership of group 'infra-core'")
+    assert results["Change her group"]["changed"]
+    assert gerrit.group("erin-team")["description"] == "Mine"
+    failed(results["Access of another's project"], forbidden, "needs ownership of project 'All-Users'")
+    assert results["Access of her project"]["changed"]
+    failed(results["Global capabilities"], forbidden, "the Administrate Server capability")
+    assert "createProject" not in gerrit.projects["All-Projects"]["access"]["GLOBAL_CAPABILITIES"]
+
+
 # -- gerrit_access ------------------------------------------------------------------
 
 CORE_RIGHTS = {
@@ -443,3 +616,53 @@ def test_access_errors_name_the_project_and_transient_failures_are_retried(gerri
     assert results["Transient error"]["changed"]
     assert gerrit.projects["flaky"]["access"]["refs/heads/*"] == stored_heads(infra_config)
     assert [r.status for r in gerrit.requests if r.path == "/a/projects/flaky/access"] == [503, 200, 200]
+
+
+def test_access_rules_of_an_external_group_whose_uuid_has_a_space(gerrit, infra_config, tmp_path):
+    ldap = gerrit.add_external_group("ldap:cn=Infra Team,ou=groups", "ldap/Infra Team")
+    by_uuid = {"refs/heads/*": {"permissions": {"read": {"rules": {ldap: {}}}}}}
+    by_name = {"refs/heads/*": {"permissions": {"read": {"rules": {"ldap/Infra Team": {}}}}}}
+    results = play(gerrit, tmp_path,
+                   task("Set", "gerrit_access", project="infra/config", sections=by_uuid),
+                   task("Set again", "gerrit_access", project="infra/config", sections=by_uuid),
+                   task("Set by name", "gerrit_access", project="infra/config", sections=by_name))
+    assert results["Set"]["changed"]
+    assert results["Set"]["sections"]["refs/heads/*"]["permissions"]["read"]["rules"] == {
+        "ldap/Infra Team": {"action": "ALLOW", "force": False}}
+    assert not results["Set again"]["changed"] and not results["Set by name"]["changed"]
+    assert gerrit.projects["infra/config"]["access"]["refs/heads/*"]["read"]["rules"] == {
+        ldap: {"action": "ALLOW", "force": False, "min": 0, "max": 0}}
+
+
+def test_access_refuses_what_gerrit_would_drop_naming_the_permission(gerrit, infra_config, tmp_path):
+    # A GLOBAL_CAPABILITIES section replaces the one of All-Projects: it keeps the administrators'.
+    admins = {"administrateServer": {"rules": {"Administrators": {}}}}
+
+    def section(ref, name, **permission):
+        return {ref: {"permissions": {**(admins if ref == "GLOBAL_CAPABILITIES" else {}),
+                                      name: {"rules": {"infra-core": {}}, **permission}}}}
+    ranged_submit = {"refs/heads/*": {"permissions": {"submit": {"rules": {
+        "infra-core": {"min": -1, "max": 1}}}}}}
+    query_limit = {"GLOBAL_CAPABILITIES": {"permissions": {**admins, "queryLimit": {"rules": {
+        "infra-core": {"min": 0, "max": 1000}}}}}}
+    results = play(
+        gerrit, tmp_path,
+        task("Range on submit", "gerrit_access", ignore_errors=True, project="infra/config",
+             sections=ranged_submit),
+        task("Exclusive capability", "gerrit_access", ignore_errors=True, project="All-Projects",
+             sections=section("GLOBAL_CAPABILITIES", "createProject", exclusive=True)),
+        task("Exclusive owner", "gerrit_access", ignore_errors=True, project="infra/config",
+             sections=section("refs/*", "owner", exclusive=True)),
+        task("Range on a ranged capability", "gerrit_access", project="All-Projects", sections=query_limit),
+        task("Range on a ranged capability again", "gerrit_access", project="All-Projects",
+             sections=query_limit),
+    )
+    failed(results["Range on submit"], "sections['refs/heads/*'].permissions.submit.rules['infra-core']",
+           "min and max", "submit")
+    failed(results["Exclusive capability"], "sections['GLOBAL_CAPABILITIES'].permissions.createProject",
+           "exclusive")
+    failed(results["Exclusive owner"], "sections['refs/*'].permissions.owner", "exclusive")
+    assert results["Range on a ranged capability"]["changed"]
+    assert not results["Range on a ranged capability again"]["changed"]
+    assert gerrit.count("/a/projects/infra%2Fconfig/access", method="POST") == 0
+    assert gerrit.count("/a/projects/All-Projects/access", method="POST") == 1
