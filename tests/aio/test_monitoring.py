@@ -1,7 +1,9 @@
 """Monitoring in the AIO: monitor01 scrapes every host and probes every web
 front, the exporters answer monitor01 only, the services' own timers'
 figures (Zuul, ZooKeeper, backups, mirror updates) reach Prometheus, and
-the deploy status page shows the last deploy's commit after a merge.
+the deploy status page shows the last deploy's commit after a merge, and a
+web front stopped on etherpad01 reaches the alert log on monitor01 (and its
+restart resolves it there).
 
 Runs against a deployed AIO (`make aio`); skipped, with the reason, when
 there is none. The screenshot of the status page is kept in .artifacts/.
@@ -24,6 +26,10 @@ API = "http://127.0.0.1:9090/prometheus/api/v1"
 ARTIFACTS = review.ROOT / ".artifacts"
 FIGURES = ARTIFACTS / "aio-monitoring-figures.json"
 TIMEOUT = 1500
+ALERT_LOG = "/var/log/devinfra-alerts/alerts.jsonl"
+# inventory/aio/group_vars/monitoring.yaml keeps the roles' defaults: scrape and
+# evaluate every 30 s; Alertmanager waits 30 s for a group, 5 min between its updates.
+SCRAPE, EVALUATION, GROUP_WAIT, GROUP_INTERVAL = 30, 30, 30, 300
 HOSTS = ["bastion01", "review01", "zuul01", "node01", "etherpad01", "mirror01", "backup01", "monitor01"]
 
 
@@ -156,3 +162,54 @@ def test_the_status_page_shows_the_last_deploys_commit_and_renders_in_chromium(a
     assert commit[:10] in dom and "service-bastion.yaml" in dom
     assert (ARTIFACTS / "deploy-status.png").stat().st_size > 10_000
     print(f"status page screenshot: {ARTIFACTS / 'deploy-status.png'} ({shlex.quote(commit)})")
+
+
+def notifications(since: int = 0) -> list[dict]:
+    """Alertmanager's webhook messages in monitor01's alert log, after the first `since`."""
+    out = review.sh("docker", "exec", MONITOR, "cat", ALERT_LOG, check=False)
+    return [json.loads(line) for line in out.splitlines() if line.strip()][since:]
+
+
+def notified(alertname: str, instance: str, status: str, since: int) -> bool:
+    return any(a["labels"].get("alertname") == alertname and a["labels"].get("instance") == instance
+               and a["status"] == status for m in notifications(since) for a in m["alerts"])
+
+
+def firing(alertname: str) -> set[str]:
+    return {r["metric"].get("instance", "")
+            for r in query(f'ALERTS{{alertname="{alertname}", alertstate="firing"}}')}
+
+
+def test_a_stopped_web_front_reaches_the_alert_log_and_its_restart_resolves_it():
+    """etherpad01's nginx stops: the probe of https://etherpad01/ and its nginx
+    exporter fail, both alerts fire on monitor01 and reach the alert log (the
+    AIO's receiver); nginx starts again and both are resolved there."""
+    rules = {"EndpointDown": ("https://etherpad01/", 60), "NginxDown": ("etherpad01", 60)}
+    before = len(notifications())
+    stopped = time.monotonic()
+    review.sh("docker", "exec", "devinfra-aio-etherpad01", "systemctl", "stop", "nginx")
+    try:
+        for alertname, (instance, hold) in rules.items():
+            # Failing at the next scrape, pending at the next evaluation,
+            # firing at the first evaluation after `for`.
+            limit = hold + SCRAPE + 2 * EVALUATION
+            wait(lambda a=alertname, i=instance: i in firing(a), limit + 10,
+                 f"{alertname} firing for {instance}", interval=2)
+            fired = time.monotonic() - stopped
+            assert fired <= limit, (alertname, fired, limit)
+            wait(lambda a=alertname, i=instance: notified(a, i, "firing", before),
+                 GROUP_WAIT + EVALUATION + 15, f"{alertname} for {instance} in monitor01's alert log",
+                 interval=2)
+            review.record_figure(FIGURES, f"{alertname}: stop to firing (s)", round(fired, 1))
+            review.record_figure(FIGURES, f"{alertname}: stop to the alert log (s)",
+                                 round(time.monotonic() - stopped, 1))
+    finally:
+        after = len(notifications())
+        restarted = time.monotonic()
+        review.sh("docker", "exec", "devinfra-aio-etherpad01", "systemctl", "start", "nginx")
+    for alertname, (instance, _) in rules.items():
+        wait(lambda a=alertname, i=instance: notified(a, i, "resolved", after),
+             SCRAPE + 2 * EVALUATION + GROUP_INTERVAL + 30,
+             f"{alertname} for {instance} resolved in the alert log", interval=2)
+        review.record_figure(FIGURES, f"{alertname}: restart to resolved in the alert log (s)",
+                             round(time.monotonic() - restarted, 1))
