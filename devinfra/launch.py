@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devinfra import addresses
 from devinfra.errors import DevinfraError
 from devinfra.inventory_file import add_host
 
@@ -57,18 +58,6 @@ class LaunchResult:
     inventory_change: str
     volume_id: str | None = None
     notes: list[str] = field(default_factory=list)
-
-
-def public_addresses(addresses: dict[str, list[dict[str, Any]]]) -> tuple[str | None, str | None]:
-    """Best v4 and v6 address: floating before fixed, in network order."""
-    best: dict[int, tuple[int, str]] = {}
-    for entries in (addresses or {}).values():
-        for entry in entries:
-            version = int(entry.get("version", 4))
-            rank = 0 if entry.get("OS-EXT-IPS:type") == "floating" else 1
-            if version not in best or rank < best[version][0]:
-                best[version] = (rank, entry["addr"])
-    return (best.get(4, (0, None))[1], best.get(6, (0, None))[1])
 
 
 def dns_records(name: str, ipv4: str | None, ipv6: str | None, ttl: int = 3600) -> list[str]:
@@ -182,12 +171,12 @@ def launch(req: LaunchRequest, connect: Callable[..., Any] | None = None,
         if req.volume_size and created:
             step = "creating and attaching the volume"
             volume_id = run.volume(server)
-        ipv4, ipv6 = public_addresses(server.addresses)
+        ipv4, ipv6 = addresses.by_version(server.addresses)
         if not (ipv4 or ipv6):
             step = "reading the server's addresses"
             raise LaunchError("the server has no address")
         step = f"adding the host to {req.inventory}"
-        hostvars: dict[str, Any] = {"ansible_host": ipv4 or ipv6}
+        hostvars: dict[str, Any] = {"ansible_host": addresses.preferred(server.addresses)}
         if req.region_var:
             hostvars["region"] = req.region_var
         change = add_host(req.inventory, req.name, hostvars)

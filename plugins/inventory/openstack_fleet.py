@@ -5,15 +5,23 @@ from __future__ import annotations
 import collections
 import contextlib
 import gc
+import importlib.util
 import queue
 import re
 import threading
 import time
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.unsafe_proxy import wrap_var
+
+# devinfra/addresses.py of this checkout, by its path: the rule devinfra launch-node follows too.
+_ADDRESSES = Path(__file__).resolve().parents[2] / "devinfra" / "addresses.py"
+_spec = importlib.util.spec_from_file_location("_openstack_fleet_addresses", _ADDRESSES)
+addresses = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(addresses)
 
 try:
     import openstack
@@ -178,9 +186,6 @@ SERVER_FIELDS = {
     "accessIPv4": "access_ipv4", "accessIPv6": "access_ipv6",
     "os-extended-volumes:volumes_attached": "attached_volumes",
 }
-ADDRESS_PREFERENCE = [("floating", 4), ("floating", 6), ("fixed", 4), ("fixed", 6)]
-
-
 def server_vars(raw: dict, cloud: str, region: str) -> dict:
     """The ``openstack`` host variable of one server of Nova's list."""
     server = {name: raw[key] for key, name in SERVER_FIELDS.items() if key in raw}
@@ -191,16 +196,6 @@ def server_vars(raw: dict, cloud: str, region: str) -> dict:
         server["image"] = {"id": image.get("id")}
     server["cloud"] = {"name": cloud, "region": region}
     return server
-
-
-def preferred_address(addresses: dict | None) -> str | None:
-    """Floating IPv4, floating IPv6, fixed IPv4, fixed IPv6: the first found."""
-    found = [a for network in (addresses or {}).values() for a in network]
-    for kind, version in ADDRESS_PREFERENCE:
-        for address in found:
-            if address.get("OS-EXT-IPS:type", "fixed") == kind and address.get("version") == version:
-                return address["addr"]
-    return None
 
 
 def group_name(*parts: str) -> str:
@@ -425,7 +420,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for hostname, server in zip(self._hostnames(servers), servers, strict=True):
             host = self.inventory.add_host(wrap_var(hostname))
             hostvars = {"openstack": wrap_var(server)}
-            address = preferred_address(server.get("addresses"))
+            address = addresses.preferred(server.get("addresses"))
             if address:
                 hostvars["ansible_host"] = wrap_var(address)
             for name, value in hostvars.items():
