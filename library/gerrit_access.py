@@ -1,11 +1,9 @@
 #!/usr/bin/python
 """Ansible module gerrit_access: see DOCUMENTATION."""
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.gerrit import (
-    GERRIT_ARGUMENT_SPEC,
-    GerritClient,
-    GerritError,
+    GerritModule,
+    TaskError,
     decode_id,
     encode,
     project_name_error,
@@ -68,16 +66,12 @@ extends_documentation_fragment:
   - action_common_attributes
 attributes:
   check_mode:
-    support: full
     details:
       - Reads the access rights, resolves the groups and reports what would change, without writing.
       - A project or group that does not exist yet is assumed to be created by an earlier task (with a
         warning), so that a whole playbook can be checked against a new Gerrit.
   diff_mode:
-    support: full
     details: The managed sections before and after, with group names.
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -294,68 +288,75 @@ def resolve_groups(client, project, wanted, access, check_mode):
     return uuids, names, missing
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            GERRIT_ARGUMENT_SPEC,
-            project=dict(type="str", required=True),
-            sections=dict(type="dict", required=True),
-            purge_other_sections=dict(type="bool", default=False),
-            message=dict(type="str"),
-        ),
-        supports_check_mode=True,
+class GerritAccess(GerritModule):
+    argument_spec = dict(
+        project=dict(type="str", required=True),
+        sections=dict(type="dict", required=True),
+        purge_other_sections=dict(type="bool", default=False),
+        message=dict(type="str"),
     )
-    project = module.params["project"]
-    error = project_name_error(project)
-    if error:
-        module.fail_json(msg=error)
-    try:
-        wanted = parse_sections(module.params["sections"])
-    except InvalidSections as exc:
-        module.fail_json(msg=f"invalid access sections for project '{project}': {exc}")
+    result_key = "sections"
+    name_checks = {"project": "project name"}
+    name_error = staticmethod(project_name_error)
+    # The sections as parse_sections() makes them (rules by group name or UUID), then by UUID; the refs
+    # managed; the managed sections as the task wants them (by UUID); {UUID: group name}.
+    sections = wanted = managed = after = names = None
 
-    client = GerritClient.from_module(module)
-    path = f"projects/{encode(project)}/access"
-    assumed = "check mode assumes that an earlier task creates it"
-    try:
-        access = client.call("GET", path, f"read the access rights of project '{project}'",
-                             missing_ok=module.check_mode)
+    def check(self):
+        super().check()
+        try:
+            self.sections = parse_sections(self.params["sections"])
+        except InvalidSections as exc:
+            raise TaskError(f"invalid access sections for project '{self.params['project']}': {exc}") \
+                from None
+
+    def read(self):
+        """The managed sections of the project (rules by UUID); first the groups the task names."""
+        project, client, check_mode = self.params["project"], self.client, self.check_mode
+        assumed = "check mode assumes that an earlier task creates it"
+        access = client.call("GET", f"projects/{encode(project)}/access",
+                             f"read the access rights of project '{project}'", missing_ok=check_mode)
         if access is None:
-            module.warn(f"Project '{project}' does not exist; {assumed}, with no access sections.")
+            self.warn(f"Project '{project}' does not exist; {assumed}, with no access sections.")
             access = {}
-        uuids, names, missing = resolve_groups(client, project, wanted, access, module.check_mode)
+        uuids, self.names, missing = resolve_groups(client, project, self.sections, access, check_mode)
         for group in missing:
-            module.warn(f"Group '{group}' does not exist; {assumed}.")
+            self.warn(f"Group '{group}' does not exist; {assumed}.")
         current = from_gerrit(access.get("local", {}))
-        wanted = {ref: by_uuid(section, uuids) for ref, section in wanted.items()}
-        managed = set(wanted) | (set(current) if module.params["purge_other_sections"] else set())
-        remove = {ref: {"permissions": {}} for ref in sorted(managed & set(current))
-                  if current[ref] != wanted.get(ref)}
+        wanted = self.wanted = {ref: by_uuid(section, uuids) for ref, section in self.sections.items()}
+        self.managed = set(wanted) | (set(current) if self.params["purge_other_sections"] else set())
+        self.after = {ref: wanted[ref] for ref in self.managed if wanted.get(ref)}
+        return {ref: current[ref] for ref in self.managed if ref in current}
+
+    def show(self, sections):
+        return shown(sections, self.names)
+
+    def plan(self, current):
+        """The sections as the task wants them and the ProjectAccessInput that makes them so, if any."""
+        wanted = self.wanted
+        remove = {ref: {"permissions": {}} for ref in sorted(current) if current[ref] != wanted.get(ref)}
         add = {ref: to_gerrit(wanted[ref]) for ref in sorted(wanted)
                if wanted[ref] and current.get(ref) != wanted[ref]}
-        after = {ref: wanted[ref] for ref in managed if wanted.get(ref)}
-        if (remove or add) and not module.check_mode:
-            body = {"remove": remove, "add": add}
-            if module.params["message"]:
-                body["message"] = module.params["message"]
-            needs = f"ownership of project '{project}' (the Owner permission on refs/*) or " \
-                f"{ADMINISTRATE_SERVER}"
-            if GLOBAL in remove or GLOBAL in add:
-                needs = f"{ADMINISTRATE_SERVER} (for {GLOBAL})"
-            stored = from_gerrit(client.call("POST", path, f"set the access rights of project '{project}'",
-                                             body, needs=needs).get("local", {}))
-            if {ref: stored[ref] for ref in managed if ref in stored} != after:
-                module.warn(f"Gerrit stored the access rights of project '{project}' differently than asked; "
-                            "the next run will change them again. Compare the diff with the sections given.")
-            after = {ref: stored[ref] for ref in managed if ref in stored}
-    except GerritError as exc:
-        module.fail_json(msg=str(exc), status=exc.status)
+        return self.show(self.after), (remove or add) and {"remove": remove, "add": add}
 
-    before = shown({ref: current[ref] for ref in managed if ref in current}, names)
-    result = dict(changed=bool(remove or add), sections=shown(after, names))
-    if module._diff:
-        result["diff"] = dict(before=before, after=result["sections"])
-    module.exit_json(**result)
+    def update(self, current, body):
+        project = self.params["project"]
+        if self.params["message"]:
+            body["message"] = self.params["message"]
+        needs = f"ownership of project '{project}' (the Owner permission on refs/*) or {ADMINISTRATE_SERVER}"
+        if GLOBAL in body["remove"] or GLOBAL in body["add"]:
+            needs = f"{ADMINISTRATE_SERVER} (for {GLOBAL})"
+        stored = from_gerrit(self.client.call("POST", f"projects/{encode(project)}/access",
+                                              f"set the access rights of project '{project}'", body,
+                                              needs=needs).get("local", {}))
+        stored = {ref: stored[ref] for ref in self.managed if ref in stored}
+        if stored != self.after:
+            self.warn(f"Gerrit stored the access rights of project '{project}' differently than asked; "
+                      "the next run will change them again. Compare the diff with the sections given.")
+        return self.show(stored)
+
+
+main = GerritAccess.main
 
 
 if __name__ == "__main__":

@@ -1,16 +1,14 @@
 #!/usr/bin/python
 """Ansible module gerrit_group: see DOCUMENTATION."""
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.gerrit import (
-    GERRIT_ARGUMENT_SPEC,
-    GerritClient,
     GerritError,
+    GerritModule,
+    TaskError,
     created_by_retry,
     decode_id,
     differences,
     encode,
-    exit_with_state,
     group_name_error,
     is_internal,
 )
@@ -87,15 +85,9 @@ extends_documentation_fragment:
   - action_common_attributes
 attributes:
   check_mode:
-    support: full
     details:
       - Reads the group and reports what would change, without writing.
       - An owner group that does not exist yet is assumed to be created by an earlier task (with a warning).
-  diff_mode:
-    support: full
-    details: The managed attributes before and after.
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -207,141 +199,140 @@ def view(detail, resolved):
     return result
 
 
-def plan(detail, params, owner, resolved):
-    """The group as the task wants it and the calls that get there: (view, [(method, view, doing, body)])."""
-    wanted_members = params["members"]
-    after = view(detail, resolved)
-    calls = []
-    description, visible_to_all = params["description"], params["visible_to_all"]
-    if description is not None and description != after["description"]:
-        after["description"] = description
-        calls.append(("PUT", "description", "set the description of group", {"description": description}))
-    if owner is not None and (owner["id"] is None  # check mode: an owner still to be created
-                              or decode_id(owner["id"]) != decode_id(detail.get("owner_id"))):
-        after["owner"] = owner["name"]
-        calls.append(("PUT", "owner", "set the owner of group", {"owner": decode_id(owner["id"])}))
-    if visible_to_all is not None and visible_to_all != after["visible_to_all"]:
-        after["visible_to_all"] = visible_to_all
-        calls.append(("PUT", "options", "set the options of group", {"visible_to_all": visible_to_all}))
-    if wanted_members is not None:
-        accounts = detail.get("members", [])
-        current = {a["_account_id"] for a in accounts}
-        add, adding = [], set()
-        for member in wanted_members:
-            account_id = resolved[member]
-            if account_id is None or (account_id not in current and account_id not in adding):
-                add.append(member)  # an unknown member: Gerrit's answer to members.add says so
-                adding.add(account_id)
-        extra = [] if params["members_mode"] == "append" else \
-            [a for a in accounts if a["_account_id"] not in resolved.values()]
-        if add:
-            calls.append(("POST", "members.add", "add members to group", {"members": add}))
-        if extra:
-            calls.append(("POST", "members.delete", "remove members from group",
-                          {"members": [str(a["_account_id"]) for a in extra]}))
-        after["members"] = sorted([label(a, resolved) for a in accounts if a not in extra] + add)
-    return after, calls
-
-
-def create(client, params, owner, resolved):
-    """Create the group and return its GroupInfo with members.
-
-    Gerrit's CreateGroup takes an internal owner only (HTTP 422 for another): a group owned by a system
-    or external group is created self-owned, and plan() then sets its owner.
-    """
-    name = params["name"]
-    owner_id = decode_id(owner["id"]) if owner and is_internal(owner) else None
-    body = {"name": name, "description": params["description"], "members": params["members"],
-            "visible_to_all": params["visible_to_all"], "owner_id": owner_id}
-    detail_path = f"groups/{encode(name)}/detail"
-    try:
-        client.call("PUT", f"groups/{encode(name)}", f"create group '{name}'",
-                    {key: value for key, value in body.items() if value is not None}, needs=CREATE_GROUP)
-    except GerritError as exc:
-        if not created_by_retry(exc):
-            raise
-        # An earlier attempt created it, or another client did: go on only if it is the task's group.
-        detail = client.call("GET", detail_path, f"read group '{name}'")
-        current = view(detail, resolved)
-        asked = {key: params[key] for key in ("description", "visible_to_all") if params[key] is not None}
-        if owner_id:
-            asked["owner"] = owner["name"]
-        differ = differences(current, asked)
-        problems = [differ] if differ else []
-        ids = {a["_account_id"] for a in detail.get("members", [])}
-        missing = [m for m, account_id in (resolved or {}).items() if account_id not in ids]
-        if missing:
-            problems.append(f"members {', '.join(missing)} missing")
-        if problems:
-            raise GerritError(f"{exc}; group '{name}' exists now but differs from the task: "
-                              f"{'; '.join(problems)}; another client may have created it",
-                              exc.status, exc.attempts) from None
-        return detail
-    # Gerrit may have made the caller a member: what is left to do comes from the new group.
-    return client.call("GET", detail_path, f"read group '{name}'")
-
-
-def read_owner(client, module):
-    """The GroupInfo of the owner group; in check mode, one without ID if it does not exist yet."""
-    owner, name = module.params["owner"], module.params["name"]
-    info = client.call("GET", f"groups/{encode(owner)}", f"read owner group '{owner}' of group '{name}'",
-                       missing_ok=module.check_mode)
-    if info is None:
-        module.warn(f"Owner group '{owner}' does not exist; check mode assumes that an earlier task "
-                    "creates it.")
-        info = {"id": None, "name": owner}
-    return info
-
-
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            GERRIT_ARGUMENT_SPEC,
-            name=dict(type="str", required=True),
-            description=dict(type="str"),
-            owner=dict(type="str"),
-            members=dict(type="list", elements="str"),
-            members_mode=dict(type="str", choices=["exact", "append"], default="exact"),
-            visible_to_all=dict(type="bool"),
-            state=dict(type="str", choices=["present"], default="present"),
-        ),
-        supports_check_mode=True,
+class GerritGroup(GerritModule):
+    argument_spec = dict(
+        name=dict(type="str", required=True),
+        description=dict(type="str"),
+        owner=dict(type="str"),
+        members=dict(type="list", elements="str"),
+        members_mode=dict(type="str", choices=["exact", "append"], default="exact"),
+        visible_to_all=dict(type="bool"),
+        state=dict(type="str", choices=["present"], default="present"),
     )
-    params = module.params
-    name = params["name"]
-    for key, what in (("name", "group name"), ("owner", "owner group name")):
-        error = params[key] is not None and group_name_error(params[key], what)
-        if error:
-            module.fail_json(msg=error)
+    result_key = "group"
+    name_checks = {"name": "group name", "owner": "owner group name"}
+    name_error = staticmethod(group_name_error)
+    owner = resolved = None  # the owner's GroupInfo; the members' account IDs (see resolve_members())
 
-    client = GerritClient.from_module(module)
-    try:
-        owner = None if params["owner"] is None else read_owner(client, module)
+    def read(self):
+        """The group's GroupInfo with members, or None; first the owner group and the members."""
+        params, client, name = self.params, self.client, self.params["name"]
+        if params["owner"] is not None:
+            self.owner = self.read_owner()
         detail = client.call("GET", f"groups/{encode(name)}/detail", f"read group '{name}'", missing_ok=True)
         if detail is not None and not is_internal(detail):
             # Gerrit answers 200 for a system or external group too, without owner or members.
-            module.fail_json(msg=f"Group '{name}' is not an internal group but a system or external group: "
-                                 "gerrit_group manages internal groups only")
+            raise TaskError(f"Group '{name}' is not an internal group but a system or external group: "
+                            "gerrit_group manages internal groups only")
         if detail is not None and detail["name"] != name:
-            module.warn(f"Group '{name}' exists as '{detail['name']}': Gerrit matches group names whatever "
-                        "their case, and this module does not rename groups.")
-        resolved = None if params["members"] is None else resolve_members(client, params["members"], name)
-        before = detail and view(detail, resolved)
-        if detail is None and module.check_mode:
-            detail = {"name": name, "id": None, "owner": name, "options": {}, "members": []}
-        elif detail is None:
-            detail = create(client, params, owner, resolved)
-        after, calls = plan(detail, params, owner, resolved)
-        if calls and not module.check_mode:
-            uuid_path = f"groups/{encode(decode_id(detail['id']))}"  # a name is unique, a UUID stable
-            for method, group_view, doing, body in calls:
-                client.call(method, f"{uuid_path}/{group_view}", f"{doing} '{name}'", body,
-                            needs=owner_of(name))
-            after = view(client.call("GET", f"{uuid_path}/detail", f"read group '{name}'"), resolved)
-    except GerritError as exc:
-        module.fail_json(msg=str(exc), status=exc.status)
+            self.warn(f"Group '{name}' exists as '{detail['name']}': Gerrit matches group names whatever "
+                      "their case, and this module does not rename groups.")
+        if params["members"] is not None:
+            self.resolved = resolve_members(client, params["members"], name)
+        return detail
 
-    exit_with_state(module, "group", before, after)
+    def read_owner(self):
+        """The GroupInfo of the owner group; in check mode, one without ID if it does not exist yet."""
+        owner, name = self.params["owner"], self.params["name"]
+        info = self.client.call("GET", f"groups/{encode(owner)}",
+                                f"read owner group '{owner}' of group '{name}'", missing_ok=self.check_mode)
+        if info is None:
+            self.warn(f"Owner group '{owner}' does not exist; check mode assumes that an earlier task "
+                      "creates it.")
+            info = {"id": None, "name": owner}
+        return info
+
+    def show(self, detail):
+        return view(detail, self.resolved)
+
+    def plan(self, detail):
+        """The group as the task wants it and the calls that get there: (view, [(method, view, doing, body)]).
+
+        A group still to be created is planned as Gerrit would create it: self-owned, without members.
+        """
+        params, owner, resolved = self.params, self.owner, self.resolved
+        detail = detail or {"name": params["name"], "id": None, "owner": params["name"], "options": {},
+                            "members": []}
+        wanted_members = params["members"]
+        after = view(detail, resolved)
+        calls = []
+        description, visible_to_all = params["description"], params["visible_to_all"]
+        if description is not None and description != after["description"]:
+            after["description"] = description
+            calls.append(("PUT", "description", "set the description of group", {"description": description}))
+        if owner is not None and (owner["id"] is None  # check mode: an owner still to be created
+                                  or decode_id(owner["id"]) != decode_id(detail.get("owner_id"))):
+            after["owner"] = owner["name"]
+            calls.append(("PUT", "owner", "set the owner of group", {"owner": decode_id(owner["id"])}))
+        if visible_to_all is not None and visible_to_all != after["visible_to_all"]:
+            after["visible_to_all"] = visible_to_all
+            calls.append(("PUT", "options", "set the options of group", {"visible_to_all": visible_to_all}))
+        if wanted_members is not None:
+            accounts = detail.get("members", [])
+            current = {a["_account_id"] for a in accounts}
+            add, adding = [], set()
+            for member in wanted_members:
+                account_id = resolved[member]
+                if account_id is None or (account_id not in current and account_id not in adding):
+                    add.append(member)  # an unknown member: Gerrit's answer to members.add says so
+                    adding.add(account_id)
+            extra = [] if params["members_mode"] == "append" else \
+                [a for a in accounts if a["_account_id"] not in resolved.values()]
+            if add:
+                calls.append(("POST", "members.add", "add members to group", {"members": add}))
+            if extra:
+                calls.append(("POST", "members.delete", "remove members from group",
+                              {"members": [str(a["_account_id"]) for a in extra]}))
+            after["members"] = sorted([label(a, resolved) for a in accounts if a not in extra] + add)
+        return after, calls
+
+    def create(self):
+        """Create the group and return its GroupInfo with members.
+
+        Gerrit's CreateGroup takes an internal owner only (HTTP 422 for another): a group owned by a system
+        or external group is created self-owned, and plan() then sets its owner.
+        """
+        params, client, owner, resolved = self.params, self.client, self.owner, self.resolved
+        name = params["name"]
+        owner_id = decode_id(owner["id"]) if owner and is_internal(owner) else None
+        body = {"name": name, "description": params["description"], "members": params["members"],
+                "visible_to_all": params["visible_to_all"], "owner_id": owner_id}
+        detail_path = f"groups/{encode(name)}/detail"
+        try:
+            client.call("PUT", f"groups/{encode(name)}", f"create group '{name}'",
+                        {key: value for key, value in body.items() if value is not None}, needs=CREATE_GROUP)
+        except GerritError as exc:
+            if not created_by_retry(exc):
+                raise
+            # An earlier attempt created it, or another client did: go on only if it is the task's group.
+            detail = client.call("GET", detail_path, f"read group '{name}'")
+            current = view(detail, resolved)
+            asked = {key: params[key] for key in ("description", "visible_to_all") if params[key] is not None}
+            if owner_id:
+                asked["owner"] = owner["name"]
+            differ = differences(current, asked)
+            problems = [differ] if differ else []
+            ids = {a["_account_id"] for a in detail.get("members", [])}
+            missing = [m for m, account_id in (resolved or {}).items() if account_id not in ids]
+            if missing:
+                problems.append(f"members {', '.join(missing)} missing")
+            if problems:
+                raise GerritError(f"{exc}; group '{name}' exists now but differs from the task: "
+                                  f"{'; '.join(problems)}; another client may have created it",
+                                  exc.status, exc.attempts) from None
+            return detail
+        # Gerrit may have made the caller a member: what is left to do comes from the new group.
+        return client.call("GET", detail_path, f"read group '{name}'")
+
+    def update(self, detail, calls):
+        client, name = self.client, self.params["name"]
+        uuid_path = f"groups/{encode(decode_id(detail['id']))}"  # a name is unique, a UUID stable
+        for method, group_view, doing, body in calls:
+            client.call(method, f"{uuid_path}/{group_view}", f"{doing} '{name}'", body, needs=owner_of(name))
+        return view(client.call("GET", f"{uuid_path}/detail", f"read group '{name}'"), self.resolved)
+
+
+main = GerritGroup.main
 
 
 if __name__ == "__main__":

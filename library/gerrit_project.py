@@ -1,15 +1,12 @@
 #!/usr/bin/python
 """Ansible module gerrit_project: see DOCUMENTATION."""
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.gerrit import (
-    GERRIT_ARGUMENT_SPEC,
-    GerritClient,
     GerritError,
+    GerritModule,
     created_by_retry,
     differences,
     encode,
-    exit_with_state,
     project_name_error,
 )
 
@@ -69,13 +66,7 @@ extends_documentation_fragment:
   - action_common_attributes
 attributes:
   check_mode:
-    support: full
     details: Reads the project and reports what would change, without writing.
-  diff_mode:
-    support: full
-    details: The managed attributes before and after.
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -164,53 +155,77 @@ def owner_of(name):
     return f"ownership of project '{name}' (the Owner permission on refs/*) or {ADMINISTRATE_SERVER}"
 
 
-def create(client, wanted, check_mode):
-    name = wanted["name"]
-    after = {"description": "", "parent": "All-Projects", **wanted}
-    if check_mode:
-        return after
-    body = {key: wanted[key] for key in ("name", "description", "parent", "submit_type") if key in wanted}
-    try:
-        client.call("PUT", f"projects/{encode(name)}", f"create project '{name}'", body, needs=CREATE_PROJECT)
-    except GerritError as exc:
-        if not created_by_retry(exc):
-            raise
-        # An earlier attempt created it, or another client did: go on only if it is the task's project.
-        current = read_project(client, name, "submit_type" in wanted)
-        asked = {key: after[key] for key in ("description", "parent", "submit_type") if key in after}
-        if current is None or differences(current, asked):
-            raise GerritError(f"{exc}; project '{name}' exists now but differs from the task: "
-                              f"{differences(current or {}, asked)}; another client may have created it",
-                              exc.status, exc.attempts) from None
-    if wanted["state"] != "present":
-        set_config(client, name, {"state": GERRIT_STATES[wanted["state"]],
-                                  "description": after["description"]})
-    return read_project(client, name, "submit_type" in wanted)
+class GerritProject(GerritModule):
+    argument_spec = dict(
+        name=dict(type="str", required=True),
+        description=dict(type="str"),
+        parent=dict(type="str"),
+        state=dict(type="str", choices=list(GERRIT_STATES), default="present"),
+        submit_type=dict(type="str", choices=SUBMIT_TYPES),
+    )
+    result_key = "project"
+    name_checks = {"name": "project name", "parent": "parent project name"}
+    name_error = staticmethod(project_name_error)
 
+    def __init__(self):
+        super().__init__()
+        self.wanted = {key: self.params[key] for key in self.argument_spec if self.params[key] is not None}
 
-def update(client, current, wanted):
-    """Apply the differences, in an order a read-only or hidden project accepts."""
-    name = wanted["name"]
-    changes = {key for key in wanted if current.get(key) != wanted[key]}
-    config = {}
-    if changes & {"state", "submit_type"} or (current["state"] != "present" and "description" in changes):
-        # The config input always carries the description: Gerrit removes it when it is missing.
-        config = {"state": GERRIT_STATES[wanted["state"]],
-                  "description": wanted.get("description", current["description"])}
-        if "submit_type" in wanted:
-            config["submit_type"] = wanted["submit_type"]
-    config_first = config and wanted["state"] == "present"  # reactivate before the other writes
-    if config_first:
-        set_config(client, name, config)
-    if "description" in changes and not config:
-        client.call("PUT", f"projects/{encode(name)}/description", f"set the description of project '{name}'",
-                    {"description": wanted["description"]}, needs=owner_of(name))
-    if "parent" in changes:
-        client.call("PUT", f"projects/{encode(name)}/parent", f"set the parent of project '{name}'",
-                    {"parent": wanted["parent"]}, needs=ADMINISTRATE_SERVER)
-    if config and not config_first:
-        set_config(client, name, config)
-    return read_project(client, name, "submit_type" in wanted)
+    def read(self):
+        return read_project(self.client, self.wanted["name"], "submit_type" in self.wanted)
+
+    def plan(self, current):
+        """The project as the task wants it (a new one: with Gerrit's defaults), and the keys that differ."""
+        after = {**(current or {"description": "", "parent": "All-Projects"}), **self.wanted}
+        return after, {key for key, value in self.wanted.items() if (current or {}).get(key) != value}
+
+    def create(self):
+        client, wanted = self.client, self.wanted
+        name = wanted["name"]
+        after = self.plan(None)[0]
+        body = {key: wanted[key] for key in ("name", "description", "parent", "submit_type") if key in wanted}
+        try:
+            client.call("PUT", f"projects/{encode(name)}", f"create project '{name}'", body,
+                        needs=CREATE_PROJECT)
+        except GerritError as exc:
+            if not created_by_retry(exc):
+                raise
+            # An earlier attempt created it, or another client did: go on only if it is the task's project.
+            current = self.read()
+            asked = {key: after[key] for key in ("description", "parent", "submit_type") if key in after}
+            if current is None or differences(current, asked):
+                raise GerritError(f"{exc}; project '{name}' exists now but differs from the task: "
+                                  f"{differences(current or {}, asked)}; another client may have created it",
+                                  exc.status, exc.attempts) from None
+        if wanted["state"] != "present":
+            set_config(client, name, {"state": GERRIT_STATES[wanted["state"]],
+                                      "description": after["description"]})
+        return self.read()
+
+    def update(self, current, changes):
+        """Apply the differences, in an order a read-only or hidden project accepts."""
+        client, wanted = self.client, self.wanted
+        name = wanted["name"]
+        config = {}
+        if changes & {"state", "submit_type"} or (current["state"] != "present" and "description" in changes):
+            # The config input always carries the description: Gerrit removes it when it is missing.
+            config = {"state": GERRIT_STATES[wanted["state"]],
+                      "description": wanted.get("description", current["description"])}
+            if "submit_type" in wanted:
+                config["submit_type"] = wanted["submit_type"]
+        config_first = config and wanted["state"] == "present"  # reactivate before the other writes
+        if config_first:
+            set_config(client, name, config)
+        if "description" in changes and not config:
+            client.call("PUT", f"projects/{encode(name)}/description",
+                        f"set the description of project '{name}'", {"description": wanted["description"]},
+                        needs=owner_of(name))
+        if "parent" in changes:
+            client.call("PUT", f"projects/{encode(name)}/parent", f"set the parent of project '{name}'",
+                        {"parent": wanted["parent"]}, needs=ADMINISTRATE_SERVER)
+        if config and not config_first:
+            set_config(client, name, config)
+        return self.read()
 
 
 def set_config(client, name, config):
@@ -218,41 +233,7 @@ def set_config(client, name, config):
                 needs=owner_of(name))
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            GERRIT_ARGUMENT_SPEC,
-            name=dict(type="str", required=True),
-            description=dict(type="str"),
-            parent=dict(type="str"),
-            state=dict(type="str", choices=list(GERRIT_STATES), default="present"),
-            submit_type=dict(type="str", choices=SUBMIT_TYPES),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
-    for key, what in (("name", "project name"), ("parent", "parent project name")):
-        error = params[key] is not None and project_name_error(params[key], what)
-        if error:
-            module.fail_json(msg=error)
-    wanted = {key: params[key] for key in ("name", "description", "parent", "state", "submit_type")
-              if params[key] is not None}
-
-    client = GerritClient.from_module(module)
-    try:
-        before = read_project(client, params["name"], "submit_type" in wanted)
-        if before is None:
-            after = create(client, wanted, module.check_mode)
-        elif all(before.get(key) == value for key, value in wanted.items()):
-            after = before
-        elif module.check_mode:
-            after = {**before, **wanted}
-        else:
-            after = update(client, before, wanted)
-    except GerritError as exc:
-        module.fail_json(msg=str(exc), status=exc.status)
-
-    exit_with_state(module, "project", before, after)
+main = GerritProject.main
 
 
 if __name__ == "__main__":

@@ -3,12 +3,14 @@
 tests/fake_openstack and tests/gerrit_double each answer requests with a
 responder ``(method, target, headers, raw body) -> (status, body bytes,
 headers)``; this module serves such a responder in a background thread.
+FaultInjection gives a double ``fail()``: HTTP errors for chosen requests.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -86,3 +88,44 @@ class LoopbackService:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+@dataclass
+class Fault:
+    """The next ``times`` requests (None: all) whose path contains ``path``, and whose method is
+    ``method`` if it is given, get HTTP ``status``."""
+
+    path: str
+    status: int
+    times: int | None = 1
+    method: str | None = None
+
+
+class FaultInjection:
+    """``fail()`` for a double, which answers the Fault ``take_fault()`` returns for each request.
+
+    The faults are tried in the order they were added. A double may extend Fault with fields of its
+    own (``fault_class``); fail() takes them as keyword arguments. Its __init__ calls this one.
+    """
+
+    fault_class: type[Fault] = Fault
+
+    def __init__(self) -> None:
+        self.faults: list[Fault] = []
+        self._faults_lock = threading.Lock()
+
+    def fail(self, path: str, status: int = 500, times: int | None = 1, method: str | None = None,
+             **details) -> None:
+        """Answer HTTP ``status`` to the next ``times`` requests (None: all) whose path contains ``path``."""
+        with self._faults_lock:
+            self.faults.append(self.fault_class(path, status, times, method, **details))
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        """The first fault for this request that has requests left, counting this one; else None."""
+        with self._faults_lock:
+            for fault in self.faults:
+                if fault.path in path and fault.method in (None, method) and fault.times != 0:
+                    if fault.times is not None:
+                        fault.times -= 1
+                    return fault
+        return None

@@ -1,5 +1,6 @@
-"""The options every gerrit_* module in library/ shares (GERRIT_ARGUMENT_SPEC in
-plugins/module_utils/gerrit.py); modules name it in extends_documentation_fragment."""
+"""What every gerrit_* module in library/ shares: its options (GERRIT_ARGUMENT_SPEC in
+plugins/module_utils/gerrit.py) and its check and diff modes (GerritModule and ensure() there); modules
+name it in extends_documentation_fragment, before action_common_attributes, and add their own details."""
 
 
 class ModuleDocFragment:
@@ -34,6 +35,14 @@ options:
       - Seconds to wait for each answer.
     type: int
     default: 30
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: The managed attributes before and after.
+  platform:
+    platforms: posix
 notes:
   - Requests answered with HTTP 502, 503 or 504, and connections that are refused or reset, are retried
     up to three times with exponential backoff (0.5, 1 and 2 seconds). Timeouts are not retried, since the

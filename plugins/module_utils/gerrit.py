@@ -1,7 +1,8 @@
-"""A small client for Gerrit's REST API, shared by the gerrit_* modules in library/.
+"""What the gerrit_* modules in library/ share: a small client for Gerrit's REST API, the module
+frame they run in (GerritModule) and the present/absent logic with check mode and diff (ensure()).
 
 Modules import it as ``ansible.module_utils.gerrit`` (ansible.cfg's
-``module_utils`` path). It speaks the documented REST API of Gerrit 3.x:
+``module_utils`` path). The client speaks the documented REST API of Gerrit 3.x:
 authenticated endpoints under ``<url>/a/`` with HTTP basic auth and the
 account's HTTP password, JSON bodies, answers prefixed with ``)]}'``.
 Transient failures (HTTP 502, 503, 504, refused or reset connections) are
@@ -13,10 +14,12 @@ right the operation needs.
 
 import json
 import time
+from collections import namedtuple
 from http import HTTPStatus
 from urllib.error import HTTPError
 from urllib.parse import quote, unquote_plus
 
+from ansible.module_utils import basic
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import open_url
 
@@ -104,15 +107,6 @@ def differences(current, wanted):
     """What differs between an object and the task's values (keys of ``wanted``), for messages."""
     return ", ".join(f"{key} {current.get(key)!r} (the task: {value!r})"
                      for key, value in wanted.items() if current.get(key) != value)
-
-
-def exit_with_state(module, key, before, after):
-    """Exit a module that manages one object: changed, created, the object, and its diff."""
-    result = dict(changed=before != after, created=before is None)
-    result[key] = after
-    if module._diff:
-        result["diff"] = dict(before=before or {}, after=after)
-    module.exit_json(**result)
 
 
 def _error_text(exc):
@@ -211,3 +205,112 @@ class GerritClient:
     @staticmethod
     def _attempts(attempt):
         return f" (after {attempt + 1} attempts)" if attempt else ""
+
+
+class TaskError(Exception):
+    """The task cannot be carried out as given: GerritModule fails it with this message (and no status)."""
+
+
+# What ensure() did (in check mode: would do). ``before`` and ``after`` are the object as results show
+# it, None where it does not exist; ``created`` is None for an object the module cannot create.
+Outcome = namedtuple("Outcome", "before after changed created")
+
+
+def ensure(read, plan, create=None, update=None, delete=None, present=True, check_mode=False, show=None):
+    """Make one object present as the task wants it (or absent) and return the Outcome.
+
+    - ``read()``: the object as it is, or None when it does not exist;
+    - ``plan(current)``: ``(after, changes)``, the object as the task wants it (as results show it) and
+      what must be written to get there (falsy: nothing); ``current`` None is an object still to be
+      created, and ``after`` then what creating it would make;
+    - ``create()``: create the object and return it as read() would;
+    - ``update(current, changes)``: write plan()'s ``changes`` and return the object as results show it;
+    - ``delete(current)``: delete the object;
+    - ``show(obj)``: the object read() or create() returns as results show it (default: as it is).
+
+    A new object is created, then planned and updated like an existing one. In check mode nothing is
+    written: ``after`` is what plan() predicts.
+    """
+    show = show or (lambda obj: obj)
+    current = read()
+    before = None if current is None else show(current)
+    created = None if create is None else present and current is None
+    if not present:
+        if current is not None and not check_mode:
+            delete(current)
+        return Outcome(before, None, current is not None, created)
+    if current is None and create is None:
+        raise TaskError("the object does not exist, and this module cannot create it")
+    after, changes = plan(current)
+    if current is None and not check_mode:
+        current = create()
+        after, changes = plan(current)
+    if changes and not check_mode:
+        after = update(current, changes)
+    return Outcome(before, after, bool(created or changes), created)
+
+
+class GerritModule:
+    """The frame of a gerrit_* module: its AnsibleModule (its options and GERRIT_ARGUMENT_SPEC, check mode
+    supported), its GerritClient, its failures (a GerritError or TaskError is fail_json with the message
+    and the HTTP status, if any) and its exit (changed, created, ``result_key``, diff).
+
+    A module subclasses it: it sets ``argument_spec`` (its own options), ``result_key``, and the names
+    check() refuses before any request (``name_checks``, {option: what it names}, with ``name_error``);
+    it implements read() and plan(), and create(), update() and delete() as far as Gerrit allows them
+    (see ensure()). The module's main is its subclass's: ``main = GerritProject.main``.
+    """
+
+    argument_spec = {}
+    result_key = None
+    name_checks = {}
+    name_error = None
+    create = update = delete = None
+
+    def __init__(self):
+        # basic.AnsibleModule, looked up now: ansible-lint's args rule replaces it to check a task's options.
+        self.module = basic.AnsibleModule(argument_spec=dict(GERRIT_ARGUMENT_SPEC, **self.argument_spec),
+                                          supports_check_mode=True)
+        self.params = self.module.params
+        self.check_mode = self.module.check_mode
+        self.warn = self.module.warn
+        self.client = GerritClient.from_module(self.module)
+
+    @classmethod
+    def main(cls):
+        cls().execute()
+
+    def execute(self):
+        """Check the task, run it and exit with its outcome, or fail with what went wrong."""
+        try:
+            self.check()
+            outcome = self.run()
+        except TaskError as exc:
+            self.module.fail_json(msg=str(exc))
+        except GerritError as exc:
+            self.module.fail_json(msg=str(exc), status=exc.status)
+        self.exit(outcome)
+
+    def check(self):
+        """Refuse the task before any request if an option names what Gerrit would refuse."""
+        for key, what in self.name_checks.items():
+            error = self.params[key] is not None and self.name_error(self.params[key], what)
+            if error:
+                raise TaskError(error)
+
+    def run(self):
+        return ensure(self.read, self.plan, self.create, self.update, self.delete,
+                      present=self.params.get("state") != "absent", check_mode=self.check_mode,
+                      show=self.show)
+
+    def show(self, obj):
+        return obj
+
+    def exit(self, outcome):
+        result = dict(changed=outcome.changed)
+        if outcome.created is not None:
+            result["created"] = outcome.created
+        result[self.result_key] = outcome.after
+        if self.module._diff:
+            result["diff"] = dict(before=outcome.before or {}, after=outcome.after or {})
+        self.module.exit_json(**result)

@@ -29,7 +29,8 @@ Requests under ``/a/`` need HTTP basic auth with an account's username and
 HTTP password (else 401); the double serves nothing outside ``/a/`` (404).
 Writes need Gerrit's rights (403 otherwise): the Create Project, Create Group
 and Administrate Server capabilities, project and group ownership.
-``fail()`` injects HTTP errors and ``requests`` logs every request answered.
+``fail()`` injects HTTP errors (tests/loopback_http.py's FaultInjection, with GerritFault's
+``carried_out`` and ``effect``) and ``requests`` logs every request answered.
 README.md in this directory says what is and is not checked.
 """
 
@@ -48,7 +49,7 @@ from email.message import Message
 from http.server import ThreadingHTTPServer
 from urllib.parse import quote_plus, unquote_plus, urlsplit
 
-from tests.loopback_http import LoopbackService
+from tests.loopback_http import Fault, FaultInjection, LoopbackService
 
 XSSI_PREFIX = b")]}'\n"
 ALL_PROJECTS = "All-Projects"
@@ -95,15 +96,13 @@ class LoggedRequest:
 
 
 @dataclass
-class Fault:
-    """The next ``times`` requests (None: all) whose path contains ``path`` get HTTP ``status``."""
+class GerritFault(Fault):
+    """A Fault (tests/loopback_http.py) that may first do something: with ``carried_out`` the request is
+    carried out, then answered with ``status`` (as when a proxy times out on a Gerrit that finished the
+    work); ``effect`` is called when the fault fires (another client's change)."""
 
-    path: str
-    status: int
-    times: int | None
-    method: str | None = None
-    carried_out: bool = False  # the request is carried out, then answered with ``status`` (a proxy timeout)
-    effect: Callable[[], None] | None = None  # run when the fault fires (another client's change)
+    carried_out: bool = False
+    effect: Callable[[], None] | None = None
 
 
 def _now() -> str:
@@ -150,7 +149,7 @@ def route(method: str, pattern: str):
     return register
 
 
-class GerritDouble(LoopbackService):
+class GerritDouble(FaultInjection, LoopbackService):
     """The double: an HTTP server on 127.0.0.1 and the projects, groups and accounts it serves.
 
     Use as a context manager (``with GerritDouble() as gerrit:``) or call
@@ -165,11 +164,13 @@ class GerritDouble(LoopbackService):
     only the rights granted to their groups.
     """
 
+    fault_class = GerritFault
+
     def __init__(self, username: str = "admin", password: str = "secret", port: int = 0):
+        super().__init__()
         self.username, self.password, self.port = username, password, port
         self.url = ""
         self.requests: list[LoggedRequest] = []
-        self.faults: list[Fault] = []
         self.accounts: dict[int, dict] = {}
         self.secondary_emails: dict[int, list[str]] = {}
         self.http_passwords: dict[int, str] = {}
@@ -253,16 +254,6 @@ class GerritDouble(LoopbackService):
         with self._lock:
             return next((g for g in self.groups.values() if g["name"] == name), None)
 
-    def fail(self, path: str, status: int = 500, times: int | None = 1, method: str | None = None,
-             carried_out: bool = False, effect: Callable[[], None] | None = None) -> None:
-        """Answer HTTP ``status`` to the next ``times`` requests (None: all) whose path contains ``path``.
-
-        With ``carried_out`` the request is carried out first (as when a proxy times out on a Gerrit
-        that finished the work); ``effect`` is called when the fault fires (another client's change).
-        """
-        with self._lock:
-            self.faults.append(Fault(path, status, times, method, carried_out, effect))
-
     def count(self, path: str = "", method: str | None = None) -> int:
         """How many requests were answered whose path contains ``path``."""
         with self._lock:
@@ -300,7 +291,7 @@ class GerritDouble(LoopbackService):
         return status, data, reply
 
     def _answer(self, method: str, path: str, headers: Message, body: object) -> tuple[int, object]:
-        fault = self._take_fault(method, path)
+        fault = self.take_fault(method, path)
         if fault:
             if fault.effect:
                 fault.effect()
@@ -384,15 +375,6 @@ class GerritDouble(LoopbackService):
         """Owner of a group: a member of its owner group, or Administrate Server."""
         if not (self._is_admin() or group["owner"] in self._caller_groups()):
             raise GerritHTTPError(403, text)
-
-    def _take_fault(self, method: str, path: str) -> Fault | None:
-        with self._lock:
-            for fault in self.faults:
-                if fault.path in path and fault.method in (None, method) and fault.times != 0:
-                    if fault.times is not None:
-                        fault.times -= 1
-                    return fault
-        return None
 
     # -- projects ------------------------------------------------------------
 
