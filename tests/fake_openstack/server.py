@@ -38,7 +38,8 @@ from email.message import Message
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from tests.loopback_http import LoopbackService
+from tests import loopback_http
+from tests.loopback_http import FaultInjection, LoopbackService
 
 NOVA_MAX_LIMIT = 1000  # Nova's default [api] max_limit: the largest page it returns
 NOVA_MAX_MICROVERSION = (2, 96)
@@ -80,15 +81,9 @@ def _error(status: int, message: str) -> tuple[int, dict]:
 
 
 @dataclass
-class Fault:
-    """Requests whose path contains ``path`` (and whose method is ``method``,
-    if given) get HTTP ``status``, or stall ``hang`` seconds first when
-    ``status`` is 0; ``times`` requests are affected (None: all)."""
+class Fault(loopback_http.Fault):
+    """A loopback_http Fault that, with ``status`` 0, stalls ``hang`` seconds instead."""
 
-    path: str
-    status: int
-    times: int | None
-    method: str | None = None
     hang: float = 0.0
 
 
@@ -185,7 +180,7 @@ class Region:
         return next((item for item in getattr(self, kind) if item[key] == value), None)
 
 
-class FakeCloud(LoopbackService):
+class FakeCloud(FaultInjection, LoopbackService):
     """One simulated cloud: an HTTP server on 127.0.0.1 and its regions' state.
 
     Use as a context manager (``with FakeCloud("alpha", servers=10) as cloud:``)
@@ -206,7 +201,7 @@ class FakeCloud(LoopbackService):
         self.regions = {r: Region(name, r, self.project_id, self.user_id) for r in regions}
         self.error_on_create: set[str] = set()  # server names that go to ERROR when launched
         self.requests: list[LoggedRequest] = []
-        self.faults: list[Fault] = []
+        FaultInjection.__init__(self)
         self.url = ""
         self._tokens: set[str] = set()
         self._lock = threading.RLock()
@@ -259,15 +254,11 @@ class FakeCloud(LoopbackService):
                 added.append(server)
         return added
 
-    def fail(self, path: str, status: int = 500, times: int | None = 1, method: str | None = None) -> None:
-        """Answer HTTP ``status`` to the next ``times`` requests whose path contains ``path``."""
-        with self._lock:
-            self.faults.append(Fault(path, status, times, method))
+    fault_class = Fault
 
     def hang(self, path: str, seconds: float, times: int | None = 1, method: str | None = None) -> None:
         """Stall the next ``times`` requests whose path contains ``path`` for ``seconds`` before answering."""
-        with self._lock:
-            self.faults.append(Fault(path, 0, times, method, hang=seconds))
+        self.fail(path, 0, times, method, hang=seconds)
 
     def count(self, path: str = "", method: str | None = None) -> int:
         """How many requests were answered whose path contains ``path``."""
@@ -289,7 +280,7 @@ class FakeCloud(LoopbackService):
         path = url.path.rstrip("/") or "/"
         if self.latency:
             self._stopping.wait(self.latency)
-        fault = self._take_fault(method, path)
+        fault = self.take_fault(method, path)
         if fault and fault.hang:
             self._stopping.wait(fault.hang)
         if fault and fault.status:
@@ -303,15 +294,6 @@ class FakeCloud(LoopbackService):
         with self._lock:
             self.requests.append(LoggedRequest(method, path, url.query, status))
         return status, body, extra
-
-    def _take_fault(self, method: str, path: str) -> Fault | None:
-        with self._lock:
-            for fault in self.faults:
-                if fault.path in path and fault.method in (None, method) and fault.times != 0:
-                    if fault.times is not None:
-                        fault.times -= 1
-                    return fault
-        return None
 
     def _route(self, method, path, query, headers, raw) -> tuple[int, dict | None, dict]:
         for verb, regex, auth, func in _ROUTES:
