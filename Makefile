@@ -13,7 +13,7 @@ AIO_INVENTORY := inventory/aio/hosts.yaml
 # AIO_STRATEGY=linear runs Ansible's own strategy.
 AIO_STRATEGY ?= mitogen_linear
 
-.PHONY: help venv docker image test check lint unit molecule aio aio-test aio-down bench clean
+.PHONY: help venv docker image test check lint unit molecule aio aio-test aio-down bench clean docs
 
 help:
 	@echo "make aio       deploy every service on local containers (inventory/aio)"
@@ -60,6 +60,10 @@ aio-test: venv
 
 bench: venv
 	@tools/run-bench.sh
+
+# The roles' README variable tables, from their meta/argument_specs.yaml.
+docs: venv
+	@$(VENV)/bin/python tools/role-docs.py
 
 $(CURDIR)/.cache/aio/id_ed25519:
 	@mkdir -p $(@D)
