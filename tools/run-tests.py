@@ -249,7 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = os.environ.get("MOLECULE_SCENARIOS", "").split() or scenarios_in_tree()
     if args.changed:
         stages = {"lint", "unit", "molecule"}
-        scenarios = changed_selection().scenarios
+        try:
+            scenarios = changed_selection().scenarios
+        except plan.PlanError as exc:  # a malformed zuul.d: one line, not a traceback
+            say(f"make check: {exc}")
+            return 2
     unknown = sorted(set(scenarios) - set(scenarios_in_tree()))
     if unknown:
         say(f"run-tests: no such molecule scenario: {', '.join(unknown)}")
