@@ -47,6 +47,7 @@ nothing from devinfra.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -184,3 +185,22 @@ def load(path: str | Path) -> Any:
     except UnicodeDecodeError as exc:
         raise ReadError(f"not UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}") from None
     return loads(text)
+
+
+def describe(value: Any) -> str:
+    """What a YAML value is, for messages ("a list", "nothing (null)", "a !vault value")."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, Tagged):
+        return f"a {value.tag} value"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"

@@ -66,23 +66,6 @@ def role_specs(roles_dir: Path) -> dict[str, dict[str, dict]]:
     return specs
 
 
-def _describe(value: Any) -> str:
-    """What a YAML value is, for messages."""
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, safe_yaml.Tagged):
-        return f"a {value.tag} value"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return f"a {type(value).__name__}"
 
 
 _GROUP_KEYS = ("hosts", "children", "vars")
@@ -108,12 +91,12 @@ def _inventory_vars(path: Path, data: Any) -> tuple[list[tuple[str, dict]], list
         if isinstance(data, dict):
             found.append(("", data))
         elif data is not None:
-            problem("", f"expected a mapping of variable names to values, got {_describe(data)}")
+            problem("", f"expected a mapping of variable names to values, got {safe_yaml.describe(data)}")
         return found, problems
     if data is None:
         return found, problems
     if not isinstance(data, dict):
-        problem("", f"expected a mapping of group names at the top level, got {_describe(data)}")
+        problem("", f"expected a mapping of group names at the top level, got {safe_yaml.describe(data)}")
         return found, problems
     if "plugin" in data:
         return found, problems  # an inventory plugin's configuration (yamlgroup, ...), not hosts and vars
@@ -125,18 +108,19 @@ def _inventory_vars(path: Path, data: Any) -> tuple[list[tuple[str, dict]], list
             return {value: None}  # Ansible reads a string as one name
         if value is None or isinstance(value, dict):
             return value or {}
-        problem(f"{where}.{key}", f"expected a mapping of {_SECTION_NAMES[key]}, got {_describe(value)}")
+        problem(f"{where}.{key}",
+                f"expected a mapping of {_SECTION_NAMES[key]}, got {safe_yaml.describe(value)}")
         return {}
 
     def walk(name: Any, group: Any, where: str) -> None:
         if not isinstance(name, str):
-            problem(where, f"a group name must be a string, got {_describe(name)}")
+            problem(where, f"a group name must be a string, got {safe_yaml.describe(name)}")
             return
         if group is None:
             return
         if not isinstance(group, dict):
             problem(where, f"expected a group (a mapping with {', '.join(_GROUP_KEYS)}), "
-                    f"got {_describe(group)}")
+                    f"got {safe_yaml.describe(group)}")
             return
         for key in group:
             if key not in _GROUP_KEYS:
@@ -146,12 +130,12 @@ def _inventory_vars(path: Path, data: Any) -> tuple[list[tuple[str, dict]], list
             found.append((f"{where}.vars", variables))
         for host, hostvars in section(group, "hosts", where).items():
             if not isinstance(host, str):
-                problem(f"{where}.hosts", f"a host name must be a string, got {_describe(host)}")
+                problem(f"{where}.hosts", f"a host name must be a string, got {safe_yaml.describe(host)}")
             elif isinstance(hostvars, dict):
                 found.append((f"{where}.hosts.{host}", hostvars))
             elif hostvars is not None:
                 problem(f"{where}.hosts.{host}",
-                        f"expected a mapping of host variables, got {_describe(hostvars)}")
+                        f"expected a mapping of host variables, got {safe_yaml.describe(hostvars)}")
         for child, body in section(group, "children", where).items():
             walk(child, body, f"{where}.children.{child}")
 

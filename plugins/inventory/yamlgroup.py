@@ -458,23 +458,6 @@ def _error(source: str, message: str, group: object = None, entry: object = None
     return AnsibleParserError(f"{where}: {message}")
 
 
-def _describe(value: object) -> str:
-    """What a YAML value is, for error messages."""
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, safe_yaml.Tagged):
-        return f"a {value.tag} value"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"a {type(value).__name__}"
 
 
 class PatternGroups:
@@ -489,7 +472,7 @@ class PatternGroups:
         self.source = source
         if not isinstance(groups, Mapping):
             raise _error(source, "'groups' must be a mapping of group names to patterns, "
-                         f"got {_describe(groups)}")
+                         f"got {safe_yaml.describe(groups)}")
         self.groups: dict[str, list[Entry]] = {}
         self.references: set[str] = set()  # the groups named by @group entries
         self._compiled: dict[str, _ExactName | _ScannedPattern] = {}
@@ -501,7 +484,7 @@ class PatternGroups:
                 value = [value]
             elif not isinstance(value, list):
                 raise _error(source, "expected a pattern or a list of patterns, "
-                             f"got {_describe(value)}", group=name)
+                             f"got {safe_yaml.describe(value)}", group=name)
             self.groups[name] = [self._entry(name, item) for item in value]
 
     def _check_group_name(self, name: object) -> None:
@@ -512,7 +495,8 @@ class PatternGroups:
         is added (see the module docstring), as in any inventory source.
         """
         if not isinstance(name, str) or not name:
-            raise _error(self.source, f"a group name must be a non-empty string, got {_describe(name)}",
+            raise _error(self.source,
+                         f"a group name must be a non-empty string, got {safe_yaml.describe(name)}",
                          group=name)
         if name in _RESERVED_GROUPS:
             raise _error(self.source, "this group is Ansible's own and cannot be defined here",
@@ -521,7 +505,7 @@ class PatternGroups:
     def _entry(self, group: str, item: object) -> Entry:
         """Parse and compile one entry of *group*."""
         if not isinstance(item, str):
-            raise _error(self.source, f"expected a string, got {_describe(item)} "
+            raise _error(self.source, f"expected a string, got {safe_yaml.describe(item)} "
                          "(quote patterns in YAML)", group=group, entry=item)
         exclude = item.startswith("!")
         text = item[1:] if exclude else item
@@ -651,7 +635,8 @@ class InventoryModule(BaseInventoryPlugin):
         except safe_yaml.ReadError as exc:
             raise _error(path, str(exc)) from None
         if not isinstance(data, Mapping):
-            raise _error(path, f"expected a mapping with 'plugin' and 'groups', got {_describe(data)}")
+            raise _error(path,
+                         f"expected a mapping with 'plugin' and 'groups', got {safe_yaml.describe(data)}")
         unknown = sorted(str(key) for key in data if key not in ("plugin", "groups"))
         if unknown:
             raise _error(path, f"unknown top-level key(s) {', '.join(map(repr, unknown))}: "
