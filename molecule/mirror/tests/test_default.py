@@ -250,7 +250,7 @@ UPSTREAMS = [
          "is inside the path of upstream npm"),
         ({"mirror_cache_inactive": "a month"}, "mirror_cache_inactive is a month: not a time"),
         # The argument spec's types, through the `validate` entry point.
-        ({"mirror_worker_connections": "many"}, "mirror_worker_connections"),
+        ({"mirror_listen_ipv6": "sometimes"}, "mirror_listen_ipv6"),
         ({"mirror_mtail_port": 443}, "mirror_mtail_port 443 must be a port (1-65535) other than 80 and 443"),
     ],
     ids=["unknown-upstream", "size-not-a-size", "pypi-without-files", "local-in-upstream",
@@ -258,7 +258,8 @@ UPSTREAMS = [
 )
 def test_bad_variables_fail_before_any_host_changes(bad_vars_change_nothing, mirror1, extra_vars, message):
     def live_config():
-        return mirror1.check_output("sha256sum /etc/nginx/nginx.conf /etc/default/mtail /etc/mtail/*.mtail")
+        return mirror1.check_output("sha256sum /etc/nginx/nginx.conf /etc/nginx/devinfra.d/*.conf"
+                                    " /etc/default/mtail /etc/mtail/*.mtail")
 
     bad_vars_change_nothing(extra_vars, message, live_config)
 
