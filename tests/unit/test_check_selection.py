@@ -42,7 +42,7 @@ def test_no_tracked_file_is_a_hole_in_zuul_d():
 
 @pytest.mark.parametrize(("path", "expected"), [
     ("roles/webfront/templates/nginx.conf.j2",
-     ["webfront", "gerrit", "zuul", "etherpad", "pagure", "monitoring"]),
+     ["webfront", "gerrit", "zuul", "etherpad", "pagure", "monitoring", "mirror"]),
     ("roles/prometheus/files/rules/devinfra.yaml", ["monitoring"]),
     ("tests/prometheus/devinfra_test.yaml", ["monitoring"]),
     ("roles/zookeeper/tasks/main.yaml", ["zuul"]),

@@ -72,7 +72,7 @@ def test_each_deploy_job_follows_everything_its_playbook_applies():
     ("projects/projects.yaml", ["deploy-pagure", "deploy-projects", "deploy-zuul"]),
     ("roles/base/tasks/sshd.yaml", ["deploy-base"]),
     ("roles/webfront/templates/nginx.conf.j2",
-     ["deploy-review", "deploy-pagure", "deploy-zuul", "deploy-etherpad", "deploy-monitoring"]),
+     ["deploy-review", "deploy-pagure", "deploy-zuul", "deploy-etherpad", "deploy-monitoring", "deploy-mirror"]),
     ("roles/prometheus/files/rules/devinfra.yaml", ["deploy-monitoring"]),
     ("roles/etherpad/README.md", []),
     ("molecule/etherpad/tests/test_default.py", []),
