@@ -9,6 +9,7 @@ import json
 import re
 
 import pytest
+from devinfra_molecule import run_playbook, scenario_directory, wait_for
 
 CURL = "curl -sS --max-time 10"
 # The vhosts of converge.yaml, for runs with one of them broken.
@@ -213,3 +214,44 @@ def test_broken_vhost_fails_before_the_live_config_changes(
 
     bad_vars_change_nothing(extra_vars, message, live_config)
     assert client.run(f"{CURL} --cacert {cafile['webfront1']} https://webfront1/").rc == 0
+
+
+SNIPPET = "/etc/nginx/devinfra.d/molecule.conf"
+SNIPPET_SERVER = """
+server {
+    listen 80;
+    server_name snippet.example.test;
+    return 200 "%s";
+}
+"""
+
+
+def add_snippet(content):
+    variables = {"webfront_snippet_name": "molecule", "webfront_snippet_content": content}
+    return run_playbook(scenario_directory() / "snippet.yaml", "-e", json.dumps(variables))
+
+
+def test_another_roles_snippet_goes_live_only_when_nginx_accepts_it(webfront1, client):
+    def live_snippet():
+        return webfront1.check_output(f"sha256sum {SNIPPET} /etc/nginx/nginx.conf")
+
+    def answer():
+        return client.run(f"{CURL} -H 'Host: snippet.example.test' http://webfront1/").stdout
+
+    try:
+        run = add_snippet(SNIPPET_SERVER % "first")
+        assert run.returncode == 0, run.output()
+        assert "RUNNING HANDLER [webfront : Reload nginx]" in run.stdout, run.output()
+        wait_for(lambda: answer() == "first", 10, "the reloaded nginx to serve the snippet", interval=0.5)
+        before = live_snippet()
+        # Valid alone, refused in the whole configuration: webfront's
+        # nginx.conf sets server_tokens at the same (http) level.
+        run = add_snippet(SNIPPET_SERVER % "second" + "server_tokens on;\n")
+        assert run.returncode != 0, run.output()
+        assert '"server_tokens" directive is duplicate' in run.stdout + run.stderr, run.output()
+        assert live_snippet() == before
+        assert answer() == "first"
+        # The live configuration still passes nginx -t.
+        webfront1.run_expect([0], "nginx -t -q")
+    finally:
+        webfront1.run(f"rm -f {SNIPPET} && systemctl reload nginx")
