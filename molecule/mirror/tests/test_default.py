@@ -142,6 +142,18 @@ def test_published_directory_is_served_with_listings(client):
         "Origin: devinfra molecule")
 
 
+def test_webfront_owns_nginx_and_the_mirror_is_its_snippet(mirror1, client):
+    assert "include /etc/nginx/devinfra.d/*.conf;" in mirror1.file("/etc/nginx/nginx.conf").content_string
+    snippet = mirror1.file("/etc/nginx/devinfra.d/mirror.conf").content_string
+    assert re.search(r"server_name mirror1\b", snippet)
+    # A name the mirror does not serve (its address) reaches webfront's
+    # default server: no answer (444).
+    address = mirror1.interface("eth0").addresses[0]
+    assert client.run(f"{CURL} -o /dev/null http://{address}/debian/").rc != 0
+    # webfront's nginx exporter comes with it.
+    assert mirror1.service("prometheus-nginx-exporter").is_running
+
+
 def test_upstream_certificates_are_verified(mirror1):
     config = mirror1.check_output("nginx -T 2>/dev/null")
     assert "proxy_ssl_verify on;" in config
