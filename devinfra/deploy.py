@@ -185,23 +185,22 @@ def check_paths(values: dict, origins: dict[str, str], summary_file: Path | None
     if disable_file.is_dir():
         raise DeployError(f"{origins['disable_file']} {disable_file} is a directory: it must name a "
                           "file (while it exists, its text says why deploys are disabled)")
-    _check_parent(Path(values["lock_file"]), origins["lock_file"])
-    if Path(values["lock_file"]).is_dir():
-        raise DeployError(f"{origins['lock_file']} {values['lock_file']} is a directory, not a file")
+    _check_file(Path(values["lock_file"]), origins["lock_file"])
     log_dir = Path(values["log_dir"])
     if log_dir.exists() and not log_dir.is_dir():
         raise DeployError(f"{origins['log_dir']} {log_dir} is not a directory")
     if summary_file is not None:
-        _check_parent(summary_file, "--summary-file")
-        if summary_file.is_dir():
-            raise DeployError(f"--summary-file {summary_file} is a directory, not a file")
+        _check_file(summary_file, "--summary-file")
 
 
-def _check_parent(path: Path, origin: str) -> None:
+def _check_file(path: Path, origin: str) -> None:
+    """A file the deploy writes: in a directory that exists, and not a directory itself."""
     parent = path.absolute().parent
     if not parent.is_dir():
         what = "is not a directory" if parent.exists() else "does not exist"
         raise DeployError(f"{origin} {path}: its directory {parent} {what}")
+    if path.is_dir():
+        raise DeployError(f"{origin} {path} is a directory, not a file")
 
 
 def check_disabled(disable_file: Path) -> None:
