@@ -254,7 +254,7 @@ UPSTREAMS = [
     ("extra_vars", "message"),
     [
         ({"mirror_upstreams": [*UPSTREAMS, {"name": "rubygems", "url": "https://rubygems.org/"}]},
-         "mirror_upstreams[2]: unknown upstream name rubygems"),
+         "mirror_upstreams: unknown upstream name rubygems"),
         ({"mirror_cache_max_size": "twenty gigs"},
          "mirror_cache_max_size is twenty gigs: not a size"),
         ({"mirror_upstreams": [UPSTREAMS[0]]}, "pypi needs pypifiles"),
@@ -263,7 +263,7 @@ UPSTREAMS = [
         ({"mirror_cache_inactive": "a month"}, "mirror_cache_inactive is a month: not a time"),
         # The argument spec's types, through the `validate` entry point.
         ({"mirror_listen_ipv6": "sometimes"}, "mirror_listen_ipv6"),
-        ({"mirror_mtail_port": 443}, "mirror_mtail_port 443 must be a port (1-65535) other than 80 and 443"),
+        ({"mirror_mtail_port": 443}, "mirror_mtail_port is 443: not a port (1-65535) other than 80, 443"),
     ],
     ids=["unknown-upstream", "size-not-a-size", "pypi-without-files", "local-in-upstream",
          "time-not-a-time", "wrong-type", "mtail-on-https-port"],

@@ -201,7 +201,8 @@ def broken(index, **changes):
         (broken(0, client_max_body_size="lots"), '"client_max_body_size" directive invalid value'),
         # Caught by the role's own checks.
         (broken(0, upstream="http://127.0.0.1:8081/app"),
-         "webfront_vhosts[0] (server_name: webfront1): upstream http://127.0.0.1:8081/app must be"),
+         "webfront_vhosts[0] (server_name: webfront1): upstream is http://127.0.0.1:8081/app: "
+         "not a http(s) URL without a path"),
         (broken(1, server_name="new.example.test"),
          "/etc/ssl/webfront/new.example.test.key does not exist"),
     ],
