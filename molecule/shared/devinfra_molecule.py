@@ -42,10 +42,10 @@ import testinfra.utils.ansible_runner
 import yaml
 
 
-
 def _pki_paths() -> dict[str, str]:
     """pki_dir and the file variables of roles/pki/defaults/main.yaml, with pki_dir filled in."""
-    defaults = yaml.safe_load((Path(__file__).resolve().parents[2] / "roles/pki/defaults/main.yaml").read_text())
+    defaults_file = Path(__file__).resolve().parents[2] / "roles/pki/defaults/main.yaml"
+    defaults = yaml.safe_load(defaults_file.read_text())
     names = ["pki_dir", "pki_ca_file", "pki_cert_file", "pki_key_file", "pki_bundle_file"]
     paths = {name: str(defaults[name]).replace("{{ pki_dir }}", str(defaults["pki_dir"])) for name in names}
     bad = {name: path for name, path in paths.items() if not path.startswith("/") or "{" in path}

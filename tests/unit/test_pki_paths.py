@@ -75,7 +75,8 @@ def role_steps(play: dict):
     for section in ("pre_tasks", "roles", "tasks", "post_tasks"):
         if section == "roles":
             for entry in play.get("roles") or []:
-                steps.append((entry if isinstance(entry, str) else entry.get("role") or entry.get("name"), True))
+                name = entry if isinstance(entry, str) else entry.get("role") or entry.get("name")
+                steps.append((name, True))
             continue
         for task in tasks_of(play.get(section)):
             for action in ("include_role", "import_role"):
