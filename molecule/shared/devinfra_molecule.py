@@ -16,7 +16,10 @@ only what is their own. It gives:
   the given snapshots of the live state identical;
 - ``wait_for(probe, timeout, what)``: polls until ``probe()`` returns a truthy
   value and returns it, or fails saying what it waited for and what it last saw;
-- ``host_fixtures(*names)``: a fixture per host name, for a module's globals.
+- ``host_fixtures(*names)``: a fixture per host name, for a module's globals;
+- ``PKI_DIR``, ``PKI_CA_FILE``, ``PKI_CERT_FILE``, ``PKI_KEY_FILE``,
+  ``PKI_BUNDLE_FILE``: the pki role's files on every host, read from its
+  defaults (the one place that names them).
 
 The helpers are plain functions too (``from devinfra_molecule import
 run_converge, wait_for``), for module-level helpers that are not tests.
@@ -36,6 +39,26 @@ from pathlib import Path
 
 import pytest
 import testinfra.utils.ansible_runner
+import yaml
+
+
+def _pki_paths() -> dict[str, str]:
+    """pki_dir and the file variables of roles/pki/defaults/main.yaml, with pki_dir filled in."""
+    defaults_file = Path(__file__).resolve().parents[2] / "roles/pki/defaults/main.yaml"
+    defaults = yaml.safe_load(defaults_file.read_text())
+    names = ["pki_dir", "pki_ca_file", "pki_cert_file", "pki_key_file", "pki_bundle_file"]
+    paths = {name: str(defaults[name]).replace("{{ pki_dir }}", str(defaults["pki_dir"])) for name in names}
+    bad = {name: path for name, path in paths.items() if not path.startswith("/") or "{" in path}
+    assert not bad, f"roles/pki/defaults/main.yaml: not plain absolute paths from pki_dir: {bad}"
+    return paths
+
+
+_PKI = _pki_paths()
+PKI_DIR = _PKI["pki_dir"]
+PKI_CA_FILE = _PKI["pki_ca_file"]
+PKI_CERT_FILE = _PKI["pki_cert_file"]
+PKI_KEY_FILE = _PKI["pki_key_file"]
+PKI_BUNDLE_FILE = _PKI["pki_bundle_file"]
 
 RECAP = re.compile(
     r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)

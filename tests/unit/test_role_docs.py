@@ -117,6 +117,10 @@ class AnyName(dict):
 # What the validation task may template, besides the role's own defaults.
 MAGIC = {"inventory_hostname", "inventory_hostname_short", "groups", "group_names", "hostvars",
          "role_path", "playbook_dir", "lookup", "query", "q", "omit"}
+# The pki role's published paths (roles/pki/README.md): every play that runs
+# a role defaulting to them has the pki role first, its validate included
+# with `public: true` in check plays (tests/unit/test_pki_paths.py).
+PUBLISHED = {"pki_ca_file", "pki_cert_file", "pki_key_file", "pki_bundle_file"}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -128,7 +132,7 @@ def test_spec_templates_name_only_what_exists_when_the_role_validates(role):
     """
     env = jinja2.Environment(autoescape=False)  # noqa: S701 (parsed, never rendered)
     env.filters, env.tests = AnyName(env.filters), AnyName(env.tests)  # Ansible's and ours
-    known = set(defaults(role)) | MAGIC
+    known = set(defaults(role)) | MAGIC | PUBLISHED
     problems = []
     for point, body in docs.entry_points(ROOT / "roles" / role).items():
         options = body.get("options") or {}

@@ -56,7 +56,7 @@ def test_each_client_has_an_append_only_repository_of_its_own(backup1):
 
 def test_the_clients_private_directory_leaves_etc_devinfra_open(client1, client2):
     """/etc/devinfra/backup is 0700; /etc/devinfra, made by the same task on a new host, must stay 0755
-    (a restore drill's scratch host: postgres could not read /etc/devinfra/pki)."""
+    (a restore drill's scratch host: postgres could not read the pki role's pki_dir)."""
     for host in (client1, client2):
         assert host.file("/etc/devinfra").mode == 0o755
         assert host.file("/etc/devinfra/backup").mode == 0o700

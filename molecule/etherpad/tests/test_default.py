@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from devinfra_molecule import run_converge
+from devinfra_molecule import PKI_CA_FILE, run_converge
 
 SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
 ARTIFACTS = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / ".artifacts"
 SECRETS = yaml.safe_load((SCENARIO / "vars" / "secrets.yaml").read_text())
 API_KEY = SECRETS["etherpad_api_key"]
-CA = "/etc/devinfra/pki/ca.crt"
+CA = PKI_CA_FILE
 BASE = "https://pad1"
 TITLE = "Molecule Pad"
 PAD_ID = "molecule-" + uuid.uuid4().hex[:8]

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from devinfra_molecule import host_fixtures, wait_for
+from devinfra_molecule import PKI_CA_FILE, host_fixtures, wait_for
 
 globals().update(host_fixtures("monitor1", "web1"))
 
@@ -69,7 +69,7 @@ def notified(monitor1, alertname: str, instance: str, status: str, since: int = 
 
 def https(monitor1, path: str, login: str | None = None) -> int:
     auth = f"-u {shlex.quote(login)} " if login else ""
-    out = monitor1.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' --cacert /etc/devinfra/pki/ca.crt "
+    out = monitor1.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' --cacert {PKI_CA_FILE} "
                                 f"{auth}https://monitor1{path}")
     return int(out)
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from devinfra_molecule import converge_ok, wait_for
+from devinfra_molecule import PKI_CA_FILE, converge_ok, wait_for
 
 SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
 SECRETS = yaml.safe_load((SCENARIO / "vars" / "secrets.yaml").read_text())
 TOKENS = SECRETS["pagure_test_tokens"]
-CA = "/etc/devinfra/pki/ca.crt"
+CA = PKI_CA_FILE
 BASE = "https://review1"
 PROJECT = "devinfra/devinfra"
 SSH_URL = f"ssh://_pagure@review1:2222/{PROJECT}.git"

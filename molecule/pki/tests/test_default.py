@@ -17,10 +17,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from devinfra_molecule import converge_ok, run_converge
+from devinfra_molecule import PKI_DIR, PKI_KEY_FILE, converge_ok, run_converge
 
 CA_DIR = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ca"
-PKI = "/etc/devinfra/pki"
+PKI = PKI_DIR
 HOSTS = ["pki1", "pki2"]
 PORT = 4433
 HANDLER = "RUNNING HANDLER [pki : Report that the host's certificate changed]"
@@ -408,7 +408,7 @@ try:
 except ValueError:
     result = None
 if isinstance(result, dict) and result.get("csr"):
-    key = serialization.load_pem_private_key(open("/etc/devinfra/pki/host.key", "rb").read(), None)
+    key = serialization.load_pem_private_key(open(HOST_KEY, "rb").read(), None)
     names = [x509.DNSName(n) for n in ("pki2", "pki2.devinfra.test", "pki1", "zk01.devinfra.test")]
     forged = (x509.CertificateSigningRequestBuilder()
               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pki2")]))
@@ -419,7 +419,7 @@ if isinstance(result, dict) and result.get("csr"):
 sys.stdout.write(out)
 sys.stderr.write(proc.stderr)
 sys.exit(proc.returncode)
-"""
+""".replace("HOST_KEY", repr(PKI_KEY_FILE))
 
 
 def test_a_forged_request_from_a_host_is_refused_and_nothing_is_signed(hosts, tmp_path, monkeypatch):

@@ -7,17 +7,19 @@
     zkprobe connect HOST PORT HOW      try a ZooKeeper session: HOW is tls, tls-no-cert, tls-other-ca or plain
 
 Hosts are verified against the CA certificate by name; a session that cannot start within a few seconds
-is reported as {"connected": false, "error": ...}.
+is reported as {"connected": false, "error": ...}. DEVINFRA_PKI_DIR names the pki role's directory
+(tests/test_zookeeper.py passes it).
 """
 
 import json
+import os
 import socket
 import ssl
 import sys
 
 from kazoo.client import KazooClient
 
-PKI = "/etc/devinfra/pki"
+PKI = os.environ["DEVINFRA_PKI_DIR"]
 PORT = 2281
 CREDENTIALS = {
     "tls": {"certfile": f"{PKI}/host.crt", "keyfile": f"{PKI}/host.key"},

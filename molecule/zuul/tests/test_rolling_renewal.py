@@ -21,11 +21,11 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from devinfra_molecule import run_converge, wait_for
+from devinfra_molecule import PKI_CA_FILE, PKI_CERT_FILE, PKI_DIR, PKI_KEY_FILE, run_converge, wait_for
 from zuul_platform import ZOOKEEPERS, api, builds_of, commit_files, host, wait_for_build
 
 RELEASE = "/tmp/devinfra-renewal-release"
-PKI = "/etc/devinfra/pki"
+PKI = PKI_DIR
 COMPONENTS = ["scheduler", "web", "launcher", "fingergw", "executor"]
 # pki_cert_renew_days may not reach pki_cert_valid_days: 366 days ahead a
 # certificate of 365 days has expired, so every host's is renewed, and the
@@ -36,8 +36,8 @@ RENEW = ["-e", json.dumps({"pki_cert_valid_days": 400, "pki_cert_renew_days": 36
 PEER_CERT = r"""
 import hashlib, socket, ssl, struct, sys
 name, port, postgres = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "postgres"
-context = ssl.create_default_context(cafile="/etc/devinfra/pki/ca.crt")
-context.load_cert_chain("/etc/devinfra/pki/host.crt", "/etc/devinfra/pki/host.key")
+context = ssl.create_default_context(cafile=sys.argv[4])
+context.load_cert_chain(sys.argv[5], sys.argv[6])
 raw = socket.create_connection((name, port), timeout=10)
 if postgres:
     raw.sendall(struct.pack("!ii", 8, 80877103))
@@ -55,7 +55,8 @@ def file_cert(server):
 
 
 def served_cert(zuul01, name, port, kind="tls"):
-    out = zuul01.run("python3 -c %s %s %s %s", PEER_CERT, name, str(port), kind)
+    out = zuul01.run("python3 -c %s %s %s %s %s %s %s", PEER_CERT, name, str(port), kind,
+                     PKI_CA_FILE, PKI_CERT_FILE, PKI_KEY_FILE)
     assert out.rc == 0, out.stderr[-2000:]
     return out.stdout.strip()
 

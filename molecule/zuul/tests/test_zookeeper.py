@@ -12,12 +12,13 @@ import json
 import time
 
 import pytest
-from devinfra_molecule import run_converge, wait_for
+from devinfra_molecule import PKI_DIR, run_converge, wait_for
 from zuul_platform import ZOOKEEPERS
 
 SERVERS = ZOOKEEPERS
-PROBE = "/opt/zuul/bin/python3 /usr/local/bin/zkprobe"
-PKI = "/etc/devinfra/pki"
+PKI = PKI_DIR
+# files/zkprobe.py uses the host's certificate from the pki role's directory.
+PROBE = f"DEVINFRA_PKI_DIR={PKI} /opt/zuul/bin/python3 /usr/local/bin/zkprobe"
 
 
 @pytest.fixture(scope="module")

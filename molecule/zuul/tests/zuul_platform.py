@@ -9,10 +9,10 @@ import json
 import shlex
 import time
 
-from devinfra_molecule import scenario_hosts, wait_for
+from devinfra_molecule import PKI_CA_FILE, scenario_hosts, wait_for
 
 TENANT = "devinfra"
-CA = "/etc/devinfra/pki/ca.crt"
+CA = PKI_CA_FILE
 CURL = f"curl -sS --fail --max-time 20 --cacert {CA}"
 PROJECT = "sandbox/sandbox"
 JOB_TIMEOUT = 420

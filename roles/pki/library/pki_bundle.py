@@ -50,8 +50,8 @@ attributes:
 EXAMPLES = r"""
 - name: Bundle the host key and certificate for ZooKeeper's PEM keystore
   pki_bundle:
-    path: /etc/devinfra/pki/host-bundle.pem
-    private_key_path: /etc/devinfra/pki/host.key
+    path: "{{ pki_bundle_file }}"
+    private_key_path: "{{ pki_key_file }}"
     certificate: "{{ signed.certificate }}"
     owner: root
     group: devinfra-tls
