@@ -23,10 +23,6 @@ SEARCHED = ["roles", "playbooks", "inventory", "molecule", "plugins", "devinfra"
 # generated from it, and the sample value in the module's RETURN docs.
 ALLOWED = {"roles/pki/defaults/main.yaml", "roles/pki/meta/argument_specs.yaml", "roles/pki/README.md",
            "roles/pki/library/pki_bundle.py"}
-# Rewritten on another branch while this test was written: they still spell
-# the path out and check etherpad/pagure before pki's validate, not public.
-# Take them out of this set once they name the variables and do.
-PENDING = {"molecule/etherpad/converge.yaml", "molecule/pagure/converge.yaml"}
 
 
 def relative(path: Path) -> str:
@@ -44,7 +40,7 @@ def test_the_path_is_spelt_out_only_by_the_pki_role():
     found = {relative(path) for top in SEARCHED for path in (ROOT / top).rglob("*")
              if path.is_file() and not path.is_symlink() and "__pycache__" not in path.parts
              and LITERAL in path.read_text(errors="replace")}
-    assert found - ALLOWED - PENDING == set(), (
+    assert found - ALLOWED == set(), (
         f"{LITERAL} is the pki role's default of pki_dir: name pki_dir, pki_ca_file, pki_cert_file, "
         "pki_key_file or pki_bundle_file instead (molecule tests: devinfra_molecule.PKI_*)")
 
@@ -89,8 +85,6 @@ def role_steps(play: dict):
 def playbooks():
     files = sorted((ROOT / "playbooks").rglob("*.yaml")) + sorted((ROOT / "molecule").glob("*/*.yaml"))
     for path in files:
-        if relative(path) in PENDING:
-            continue
         data = yaml.safe_load(path.read_text())
         if isinstance(data, list) and all(isinstance(play, dict) for play in data) \
                 and any("hosts" in play for play in data):
