@@ -145,6 +145,23 @@ def test_the_timer_is_active(mirror):
     assert "mirror-update.service" in mirror.check_output("systemctl list-timers --all mirror-update.timer")
 
 
+def test_the_update_runs_in_the_sandbox_of_its_drop_in(mirror):
+    """roles/systemd_hardening's drop-in is the unit's sandbox (the unit file has none)."""
+    assert "ProtectSystem" not in mirror.file("/etc/systemd/system/mirror-update.service").content_string
+    wanted = {
+        "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
+        "PrivateTmp": "yes", "PrivateDevices": "yes", "ProtectKernelLogs": "yes",
+        "RestrictNamespaces": "yes", "MemoryDenyWriteExecute": "yes",
+        # Root keeps only what apt's download methods need to switch to _apt.
+        "CapabilityBoundingSet": "cap_setgid cap_setuid", "AmbientCapabilities": "",
+        "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
+        "DropInPaths": "/etc/systemd/system/mirror-update.service.d/hardening.conf",
+    }
+    properties = " ".join(f"-p {name}" for name in wanted)
+    shown = mirror.check_output(f"systemctl show mirror-update.service {properties}").splitlines()
+    assert dict(line.split("=", 1) for line in shown) == wanted
+
+
 def test_a_new_upstream_version_reaches_the_client(upstream, mirror, client):
     upstream.run_expect([0], "upstream-repo add mirtest-alpha 1.1")
     before = mirror.file(PUBLISHED).linked_to
