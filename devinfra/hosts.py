@@ -12,7 +12,6 @@ name (Docker's DNS), and each container is named ``devinfra-<set>-<host>``.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from devinfra import safe_yaml
+from devinfra import checks, safe_yaml
 from devinfra.errors import DevinfraError
 
 DEFAULT_IMAGE = "devinfra-trixie:latest"
@@ -75,7 +74,6 @@ class HostsError(DevinfraError):
 
 
 # A network alias: a DNS host name.
-HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -132,7 +130,7 @@ def hosts_from_inventory(path: Path, image: str = DEFAULT_IMAGE) -> list[HostSpe
         for name, hostvars in hosts.items():
             hostvars = hostvars or {}
             aliases = hostvars.get("devinfra_host_aliases", [])
-            if not isinstance(aliases, list) or not all(isinstance(a, str) and HOST_NAME.match(a)
+            if not isinstance(aliases, list) or not all(checks.host_name(a)
                                                         for a in aliases):
                 raise HostsError(f"inventory {path}: host {name}: devinfra_host_aliases must be a list of"
                                  " host names")

@@ -16,7 +16,10 @@ reports, naming the file and the key:
 - a variable with a role's prefix (``base_...``) that the role does not
   declare (a typo would otherwise be silently ignored);
 - a value of the wrong type or outside its choices;
-- a required list sub-option that is empty (an admin user without a key).
+- a required list sub-option that is empty (an admin user without a key);
+- a value its name's convention rules out (plugins/module_utils/checks.py, the rules the
+  roles' own checks apply at run time): a ``*_port`` that is not a port, a ``*_dir``,
+  ``*_file`` or ``*_path`` that is not an absolute path, a ``*_url`` that is not a URL.
 
 Variables named ``<option>_<suffix>`` are checked like ``<option>`` (the
 base role adds up ``base_firewall_allow_<group>`` lists that way). Values
@@ -35,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from devinfra import safe_yaml
+from devinfra import checks, safe_yaml
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,10 @@ def check_value(key: str, value: Any, spec: dict) -> list[str]:
     validator = ArgumentSpecValidator({key: _strip_docs(spec)})
     result = validator.validate({key: value})
     messages.extend(str(e) for e in result.errors)
+    if not messages:
+        by_name = checks.by_name(key, value)
+        if by_name:
+            messages.append(by_name)
     return messages
 
 

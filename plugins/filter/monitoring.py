@@ -23,8 +23,10 @@ the role's checks run these filters before anything changes.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 try:
     from ansible.errors import AnsibleFilterError
@@ -32,9 +34,18 @@ except ImportError:  # pragma: no cover - only without ansible installed
     AnsibleFilterError = ValueError  # type: ignore[misc,assignment]
 
 _JOB = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_URL = re.compile(r"^(?P<scheme>https?)://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[^\s\"']*)?$")
-_PATH = re.compile(r"^/[^\s\"']*$")
-_ADDRESS = re.compile(r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")
+
+
+def _load_checks():
+    """plugins/module_utils/checks.py, by its path: the URL, path and port rules every role uses."""
+    path = Path(__file__).resolve().parents[1] / "module_utils" / "checks.py"
+    spec = importlib.util.spec_from_file_location("_monitoring_checks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+checks = _load_checks()
 
 
 def _is_list(value: object) -> bool:
@@ -68,14 +79,14 @@ def prometheus_exporter_jobs(exporters: object, groups: Mapping[str, Sequence[st
             raise AnsibleFilterError(f"{where}: job {job} is named twice")
         seen.add(job)
         port = entry.get("port")
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        if not isinstance(port, int) or not checks.port(port):
             raise AnsibleFilterError(f"{where} (job {job}): port {port!r} is not a port number")
         names = entry.get("groups")
         if not _is_list(names) or not names:
             raise AnsibleFilterError(f"{where} (job {job}): groups must be a non-empty list of"
                                      " inventory groups")
         path = entry.get("metrics_path", "/metrics")
-        if not isinstance(path, str) or not _PATH.match(path):
+        if not checks.abs_path(path):
             raise AnsibleFilterError(f"{where} (job {job}): metrics_path {path!r} must start with /")
         hosts = _hosts(names, groups, f"{where} (job {job})")
         jobs.append({
@@ -91,16 +102,16 @@ def prometheus_probe_job(urls: object, blackbox: str, variable: str = "prometheu
     """The blackbox exporter's job: each URL probed with the module of its scheme."""
     if not _is_list(urls):
         raise AnsibleFilterError(f"{variable} must be a list of URLs")
-    if not isinstance(blackbox, str) or not _ADDRESS.match(blackbox):
+    if not checks.host_port(blackbox):
         raise AnsibleFilterError(f"the blackbox exporter's address {blackbox!r} is not host:port")
     targets: dict[str, list[str]] = {"http": [], "https": []}
     for index, url in enumerate(urls):
-        match = _URL.match(url) if isinstance(url, str) else None
-        if not match:
+        if not checks.url(url):
             raise AnsibleFilterError(f"{variable}[{index}]: {url!r} is not an"
                                      " http(s)://host[:port][/path] URL")
-        if url not in targets[match["scheme"]]:
-            targets[match["scheme"]].append(url)
+        scheme = url.split(":", 1)[0]
+        if url not in targets[scheme]:
+            targets[scheme].append(url)
     # Sorted: the same URLs give the same file, whatever order the inventory gave them in.
     return {
         "job_name": "blackbox",
@@ -141,7 +152,7 @@ def webfront_probe_urls(hostvars: Mapping[str, Mapping], hosts: Sequence[str]) -
         for index, vhost in enumerate(vhosts):
             name = vhost.get("server_name") if isinstance(vhost, Mapping) else None
             path = vhost.get("probe_path", "/") if isinstance(vhost, Mapping) else None
-            if not isinstance(name, str) or not isinstance(path, str) or not _PATH.match(path):
+            if not isinstance(name, str) or not checks.abs_path(path):
                 raise AnsibleFilterError(
                     f"{host}: webfront_vhosts[{index}] has no server_name"
                     " or a probe_path not starting with /")

@@ -65,9 +65,10 @@ cloud images by ID only (``image-id``); names and filters are not supported.
 from __future__ import annotations
 
 import copy
-import re
+import importlib.util
 import uuid
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import yaml
 
@@ -78,7 +79,18 @@ except ImportError:  # pragma: no cover - only without ansible installed
 
 VAR = "zuul_launcher_openstack"
 CLOUDS_VAR = "zuul_launcher_clouds"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _load_checks():
+    """plugins/module_utils/checks.py, by its path: the name rule every role uses."""
+    path = Path(__file__).resolve().parents[1] / "module_utils" / "checks.py"
+    spec = importlib.util.spec_from_file_location("_zuul_launcher_checks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+checks = _load_checks()
 
 PROVIDER_KEYS = {
     "name", "cloud", "region", "connection", "rate", "launch_timeout", "launch_attempts",
@@ -165,7 +177,7 @@ def _str(entry: Mapping, field: str, where: str, required: bool = False) -> str 
 
 def _name(entry: Mapping, field: str, where: str, required: bool = True) -> str | None:
     value = _str(entry, field, where, required)
-    if value is not None and not _NAME.match(value):
+    if value is not None and not checks.name(value):
         raise AnsibleFilterError(f"{where}: {field} {value!r} is not a valid name "
                                  "(letters, digits, '.', '_', '-'; starting with a letter or digit)")
     return value
@@ -437,7 +449,7 @@ def zuul_clouds_yaml(clouds: object, providers: object = None) -> str:
         raise AnsibleFilterError(f"{CLOUDS_VAR} is the content of the clouds: key, not the whole "
                                  "clouds.yaml document: remove the 'clouds:' level")
     for name, cloud in clouds.items():
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not checks.name(name):
             raise AnsibleFilterError(f"{CLOUDS_VAR}: cloud name {name!r} is not a valid name")
         if not isinstance(cloud, Mapping):
             # Never show the value: it holds credentials.

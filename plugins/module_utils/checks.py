@@ -211,7 +211,7 @@ def describe(kind: str, **options) -> str:
     if kind == "url":
         schemes = tuple(options.get("schemes", ("http", "https")))
         scheme = "http(s)" if schemes == ("http", "https") else "/".join(schemes)
-        text = " ".join(filter(None, [f"a {scheme} URL", _URL_PATHS[options.get("path", "any")]]))
+        text = " ".join(filter(None, [f"an {scheme} URL", _URL_PATHS[options.get("path", "any")]]))
     elif kind == "host_name" and options.get("wildcard"):
         text += ", optionally after *."
     elif kind == "abs_path" and options.get("directory"):

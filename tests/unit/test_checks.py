@@ -85,8 +85,8 @@ def test_urls(value, path, expected):
 def test_url_schemes_and_words():
     assert checks.valid("url", "ssh://git@x/", schemes=["ssh"]) is False  # user@ is not a host
     assert checks.valid("url", "ssh://review.example.org:29418/", schemes=["ssh", "https"])
-    assert checks.describe("url", path="none") == "a http(s) URL without a path"
-    assert checks.describe("url", path="dir", schemes=["https"]) == "a https URL whose path ends with /"
+    assert checks.describe("url", path="none") == "an http(s) URL without a path"
+    assert checks.describe("url", path="dir", schemes=["https"]) == "an https URL whose path ends with /"
     with pytest.raises(ValueError, match="path must be"):
         checks.valid("url", "https://x", path="some")
 
@@ -189,7 +189,7 @@ def test_rules_give_problems_that_name_the_variable():
     assert problems == [
         "mirror_cache_max_size is twenty gigs: not a size (a number, optionally followed by k, m or g,"
         " e.g. 20g)",
-        "webfront_upstreams[1] is http://b/x: not a http(s) URL without a path",
+        "webfront_upstreams[1] is http://b/x: not an http(s) URL without a path",
         "alertmanager_smarthost is : not host:port",
         "mirror_server_aliases must be a list, not 'x'",
     ]

@@ -193,3 +193,36 @@ def test_the_devinfra_validate_command_reports_each_bad_file_without_a_traceback
     expected = [f"{inventory / name}: {message}" for name, _, message in BAD_FILES]
     assert sorted(run.stderr.splitlines()) == sorted(expected)  # nothing else: no traceback
     assert f"{len(BAD_FILES)} problem(s)" in run.stdout
+
+
+@pytest.mark.parametrize("text, message", [
+    ("base_sshd_port: 70000\n", "base_sshd_port: 70000 is not a port (1-65535)"),
+    ("mirror_cache_dir: var/cache\n", "mirror_cache_dir: 'var/cache' is not an absolute path"),
+    ("bastion_disable_file: '/etc/x y'\n", "bastion_disable_file: '/etc/x y' is not an absolute path"),
+    ("prometheus_external_url: monitor01/prometheus/\n",
+     "prometheus_external_url: 'monitor01/prometheus/' is not an http/https/proxy-http/proxy-https URL"),
+])
+def test_names_conventions_are_checked_with_the_roles_rules(inventory, text, message):
+    """*_port, *_dir, *_file, *_path and *_url by plugins/module_utils/checks.py, before any run."""
+    path = add_vars(inventory, text)
+    assert problems(inventory) == [f"{path}: {message}"]
+
+
+def test_empty_paths_and_urls_mean_unset(inventory):
+    add_vars(inventory, "postgresql_ssl_ca_file: ''\nbase_pip_index_url: ''\n")
+    assert problems(inventory) == []
+
+
+def test_every_role_variable_keeps_the_naming_conventions():
+    """Each spec default that is not a template passes its name's check: the convention holds."""
+    import yaml
+    wrong = []
+    for spec_file in sorted((ROOT / "roles").glob("*/meta/argument_specs.yaml")):
+        options = yaml.safe_load(spec_file.read_text())["argument_specs"]["main"].get("options") or {}
+        for name, spec in options.items():
+            default = spec.get("default")
+            if default is not None and not validate._templated(default):
+                problem = validate.checks.by_name(name, default)
+                if problem:
+                    wrong.append(f"{spec_file}: {name}: {problem}")
+    assert wrong == []

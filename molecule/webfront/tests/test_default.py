@@ -202,7 +202,7 @@ def broken(index, **changes):
         # Caught by the role's own checks.
         (broken(0, upstream="http://127.0.0.1:8081/app"),
          "webfront_vhosts[0] (server_name: webfront1): upstream is http://127.0.0.1:8081/app: "
-         "not a http(s) URL without a path"),
+         "not an http(s) URL without a path"),
         (broken(1, server_name="new.example.test"),
          "/etc/ssl/webfront/new.example.test.key does not exist"),
     ],
