@@ -16,23 +16,15 @@ The Jinja test ``devinfra_valid`` (plugins/test/devinfra.py) checks one value.
 
 from __future__ import annotations
 
-import importlib.util
+import runpy
 from pathlib import Path
+from types import SimpleNamespace
 
 from ansible.errors import AnsibleFilterError
 
-
-def _load_checks():
-    """plugins/module_utils/checks.py of this checkout, by its path: controller plugins cannot
-    import a repository's module_utils."""
-    path = Path(__file__).resolve().parents[1] / "module_utils" / "checks.py"
-    spec = importlib.util.spec_from_file_location("_devinfra_checks", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-checks = _load_checks()
+# plugins/module_utils/checks.py of this checkout, by its path: controller plugins cannot import
+# a repository's module_utils.
+checks = SimpleNamespace(**runpy.run_path(str(Path(__file__).parents[1] / "module_utils" / "checks.py")))
 
 
 _RULE_KEYS = {"name", "value", "kind", "each", "optional"}

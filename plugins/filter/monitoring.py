@@ -23,10 +23,11 @@ the role's checks run these filters before anything changes.
 
 from __future__ import annotations
 
-import importlib.util
 import re
+import runpy
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 try:
     from ansible.errors import AnsibleFilterError
@@ -36,16 +37,9 @@ except ImportError:  # pragma: no cover - only without ansible installed
 _JOB = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
-def _load_checks():
-    """plugins/module_utils/checks.py, by its path: the URL, path and port rules every role uses."""
-    path = Path(__file__).resolve().parents[1] / "module_utils" / "checks.py"
-    spec = importlib.util.spec_from_file_location("_monitoring_checks", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-checks = _load_checks()
+# plugins/module_utils/checks.py of this checkout, by its path: controller plugins cannot import
+# a repository's module_utils.
+checks = SimpleNamespace(**runpy.run_path(str(Path(__file__).parents[1] / "module_utils" / "checks.py")))
 
 
 def _is_list(value: object) -> bool:

@@ -65,10 +65,11 @@ cloud images by ID only (``image-id``); names and filters are not supported.
 from __future__ import annotations
 
 import copy
-import importlib.util
+import runpy
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 import yaml
 
@@ -81,16 +82,9 @@ VAR = "zuul_launcher_openstack"
 CLOUDS_VAR = "zuul_launcher_clouds"
 
 
-def _load_checks():
-    """plugins/module_utils/checks.py, by its path: the name rule every role uses."""
-    path = Path(__file__).resolve().parents[1] / "module_utils" / "checks.py"
-    spec = importlib.util.spec_from_file_location("_zuul_launcher_checks", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-checks = _load_checks()
+# plugins/module_utils/checks.py of this checkout, by its path: controller plugins cannot import
+# a repository's module_utils.
+checks = SimpleNamespace(**runpy.run_path(str(Path(__file__).parents[1] / "module_utils" / "checks.py")))
 
 PROVIDER_KEYS = {
     "name", "cloud", "region", "connection", "rate", "launch_timeout", "launch_attempts",

@@ -8,23 +8,15 @@ error message (the ``devinfra_describe`` filter, plugins/filter/devinfra_checks.
 
 from __future__ import annotations
 
-import importlib.util
+import runpy
 from pathlib import Path
+from types import SimpleNamespace
 
 from ansible.errors import AnsibleFilterError
 
-
-def _load_checks():
-    """plugins/module_utils/checks.py of this checkout, by its path: controller plugins cannot
-    import a repository's module_utils."""
-    path = Path(__file__).resolve().parents[1] / "module_utils" / "checks.py"
-    spec = importlib.util.spec_from_file_location("_devinfra_checks", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-checks = _load_checks()
+# plugins/module_utils/checks.py of this checkout, by its path: controller plugins cannot import
+# a repository's module_utils.
+checks = SimpleNamespace(**runpy.run_path(str(Path(__file__).parents[1] / "module_utils" / "checks.py")))
 
 
 def devinfra_valid(value, kind, **options):
