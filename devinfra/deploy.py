@@ -142,20 +142,13 @@ def _read_config(config: Path) -> dict:
     return from_file
 
 
-def _shown(value: object) -> str:
-    """A wrong setting's value for its message: a scalar as it is, else its kind too."""
-    if value is None:
-        return "empty"
-    kind = {dict: "a mapping", list: "a list", bool: "a boolean"}.get(type(value))
-    return f"{kind} {value!r}" if kind else repr(value)
-
 
 def _checked(key: str, value: object) -> object:
     """The setting in the form deploy() takes it; ValueError says what it must be."""
     if key == "inventory":
         paths = [value] if isinstance(value, str) else value
         if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p for p in paths):
-            raise ValueError(f"must be a list of inventory paths (or one path), not {_shown(value)}")
+            raise ValueError(f"must be a list of inventory paths (or one path), not {safe_yaml.shown(value)}")
         return paths
     if key == "lock_timeout":
         try:
@@ -163,16 +156,17 @@ def _checked(key: str, value: object) -> object:
         except (TypeError, ValueError):
             seconds = math.nan
         if not 0 <= seconds < math.inf:
-            raise ValueError(f"must be a number of seconds (0 or more), not {_shown(value)}")
+            raise ValueError(f"must be a number of seconds (0 or more), not {safe_yaml.shown(value)}")
         return seconds
     if key == "ansible_strategy":
         if value is None:
             return ""
         if not isinstance(value, str):
-            raise ValueError(f"must be a strategy name (or \"\" for ansible.cfg's), not {_shown(value)}")
+            raise ValueError("must be a strategy name (or \"\" for ansible.cfg's), "
+                             f"not {safe_yaml.shown(value)}")
         return value
     if not isinstance(value, str) or not value:
-        raise ValueError(f"must be a path, not {_shown(value)}")
+        raise ValueError(f"must be a path, not {safe_yaml.shown(value)}")
     return value
 
 

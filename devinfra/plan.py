@@ -90,7 +90,7 @@ def load_zuul_dir(path: Path) -> tuple[dict[str, Job], list[dict]]:
             where = f"{conf}: item {index}"
             if not isinstance(item, dict) or len(item) != 1:
                 raise PlanError(f"{where}: each item must be a one-key mapping (job, project, ...), "
-                                f"not {_shown(item)}")
+                                f"not {safe_yaml.shown(item)}")
             kind, body = next(iter(item.items()))
             if kind == "job":
                 job = _job(body, where, conf.parent)
@@ -116,29 +116,23 @@ def _items(conf: Path) -> list:
         return []
     if not isinstance(items, list):
         raise PlanError(f"{conf}: expected a list of items (- job: ..., - project: ...), "
-                        f"not {_shown(items)}")
+                        f"not {safe_yaml.shown(items)}")
     return items
 
-
-def _shown(value: object) -> str:
-    """A value of the wrong shape, for the message that refuses it (one line, cut short)."""
-    kind = {dict: "a mapping", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
-    text = repr(value)
-    return f"{kind} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
 def _job(body: object, where: str, source: Path) -> Job:
     """A job item's body as a Job, its name and the attributes the plan reads checked."""
     if not isinstance(body, dict):
         raise PlanError(f"{where}: a job must be a mapping of its attributes (name, parent, ...), "
-                        f"not {_shown(body)}")
+                        f"not {safe_yaml.shown(body)}")
     name = body.get("name")
     if not isinstance(name, str) or not name:
         raise PlanError(f"{where}: the job has no name" if name is None
-                        else f"{where}: the job's name must be a string, not {_shown(name)}")
+                        else f"{where}: the job's name must be a string, not {safe_yaml.shown(name)}")
     parent = body.get("parent")
     if parent is not None and not isinstance(parent, str):
-        raise PlanError(f"{where}: job {name}: parent must be a job name, not {_shown(parent)}")
+        raise PlanError(f"{where}: job {name}: parent must be a job name, not {safe_yaml.shown(parent)}")
     _check_attrs(body, f"{where}: job {name}")
     return Job(name, parent, dict(body), source)
 
@@ -146,24 +140,25 @@ def _job(body: object, where: str, source: Path) -> Job:
 def _project(body: object, where: str) -> dict:
     """A project item's body, each pipeline's job list and each variant checked."""
     if not isinstance(body, dict):
-        raise PlanError(f"{where}: a project must be a mapping (name, pipelines, ...), not {_shown(body)}")
+        raise PlanError(f"{where}: a project must be a mapping (name, pipelines, ...), "
+                        f"not {safe_yaml.shown(body)}")
     for pipeline, value in body.items():
         if not isinstance(value, dict) or "jobs" not in value:
             continue  # name, templates, vars, ...: not a pipeline
         if not isinstance(value["jobs"], list | None):
             raise PlanError(f"{where}: project pipeline {pipeline}: jobs must be a list, "
-                            f"not {_shown(value['jobs'])}")
+                            f"not {safe_yaml.shown(value['jobs'])}")
         for number, entry in enumerate(_as_list(value["jobs"]), 1):
             at = f"{where}: project pipeline {pipeline}, job {number}"
             if isinstance(entry, str):
                 continue
             if not isinstance(entry, dict) or len(entry) != 1:
                 raise PlanError(f"{at}: expected a job name or a one-key mapping "
-                                f"{{job: {{attributes}}}}, not {_shown(entry)}")
+                                f"{{job: {{attributes}}}}, not {safe_yaml.shown(entry)}")
             name, variant = next(iter(entry.items()))
             if variant is not None and not isinstance(variant, dict):
                 raise PlanError(f"{at} ({name}): the variant's attributes must be a mapping, "
-                                f"not {_shown(variant)}")
+                                f"not {safe_yaml.shown(variant)}")
             _check_attrs(variant or {}, f"{at} ({name})")
     return body
 
@@ -179,7 +174,7 @@ def _check_attrs(attrs: dict, where: str) -> None:
         check(_as_list(attrs.get(key)), where, key)
     variables = attrs.get("vars")
     if variables is not None and not isinstance(variables, dict):
-        raise PlanError(f"{where}: vars must be a mapping, not {_shown(variables)}")
+        raise PlanError(f"{where}: vars must be a mapping, not {safe_yaml.shown(variables)}")
     check(_as_list((variables or {}).get("devinfra_covers")), where, "vars.devinfra_covers")
     dependencies(attrs.get("dependencies"), where)
 
@@ -218,7 +213,7 @@ def dependencies(value, where: str = "a job") -> list[tuple[str, bool]]:
             deps.append((dep["name"], bool(dep.get("soft", False))))
         else:
             raise PlanError(f"{where}: each dependency must be a job name or {{name: ..., soft: ...}}, "
-                            f"not {_shown(dep)}")
+                            f"not {safe_yaml.shown(dep)}")
     return deps
 
 
@@ -229,7 +224,7 @@ def pipeline_jobs(projects: list[dict], pipeline: str, jobs: dict[str, Job]) -> 
         stanza = project.get(pipeline) or {}
         if not isinstance(stanza, dict):
             raise PlanError(f"project {project.get('name', '')}: pipeline {pipeline} must be a mapping "
-                            f"(jobs: [...]), not {_shown(stanza)}")
+                            f"(jobs: [...]), not {safe_yaml.shown(stanza)}")
         for entry in _as_list(stanza.get("jobs")):
             if isinstance(entry, str):
                 name, override = entry, {}
@@ -259,7 +254,8 @@ def _re2():
 def _strings(patterns: list, where: str, key: str) -> list:
     for pattern in patterns:
         if not isinstance(pattern, str):
-            raise PlanError(f"{where}: {key} must be regular expressions (strings), not {_shown(pattern)}")
+            raise PlanError(f"{where}: {key} must be regular expressions (strings), "
+                            f"not {safe_yaml.shown(pattern)}")
     return patterns
 
 

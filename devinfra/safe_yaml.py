@@ -187,6 +187,15 @@ def load(path: str | Path) -> Any:
     return loads(text)
 
 
+def shown(value: Any) -> str:
+    """A value of the wrong kind, for the message that refuses it: what it is, then the value
+    itself on one line, cut short ("a list ['a', 3]", "a string 'soon'", "nothing (null)")."""
+    if value is None or isinstance(value, Tagged):
+        return describe(value)  # a vaulted value is never shown
+    text = repr(value)
+    return f"{describe(value)} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
 def describe(value: Any) -> str:
     """What a YAML value is, for messages ("a list", "nothing (null)", "a !vault value")."""
     if value is None:

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import copy
 import re
+import runpy
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import SimpleNamespace
 
 try:
     from ansible.errors import AnsibleFilterError
@@ -33,13 +36,9 @@ ZUUL_MODES = ("config", "gate", "check", "none")
 _SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _NAME = re.compile(rf"{_SEGMENT}(/{_SEGMENT})*")
 _GROUP = re.compile(_SEGMENT)
-
-
-def _where(index: int, entry: object) -> str:
-    name = entry.get("project") if isinstance(entry, Mapping) else None
-    if name and not (isinstance(name, str) and name.isprintable()):
-        name = repr(name)
-    return f"projects[{index}]" + (f" ({name})" if name else "")
+# plugins/module_utils/checks.py of this checkout, by its path: controller plugins cannot import
+# a repository's module_utils.
+checks = SimpleNamespace(**runpy.run_path(str(Path(__file__).parents[1] / "module_utils" / "checks.py")))
 
 
 def _project_name(value: object) -> bool:
@@ -74,7 +73,7 @@ def projects(entries: Sequence[object], acls: Mapping[str, object] | None = None
         raise AnsibleFilterError("the projects file must be a list of projects")
     result, seen = [], set()
     for index, entry in enumerate(entries):
-        where = _where(index, entry)
+        where = checks.where("projects", index, entry, key="project")
         if not isinstance(entry, Mapping):
             raise AnsibleFilterError(f"{where}: expected a mapping, got {entry!r}")
         unknown = set(entry) - FIELDS
@@ -144,7 +143,7 @@ def pagure(entries: Sequence[Mapping], members: Mapping[str, Sequence[str]], bot
     """
     groups, result = {}, []
     for index, entry in enumerate(entries):
-        where = _where(index, entry)
+        where = checks.where("projects", index, entry, key="project")
         core = entry["core_group"]
         who = list(members.get(core) or [])
         if not who:

@@ -131,11 +131,6 @@ def _native(value: object, where: str) -> object:
                              "(an undecryptable vault value?)")
 
 
-def _where(prefix: str, index: int, entry: object) -> str:
-    name = entry.get("name") if isinstance(entry, Mapping) else None
-    return f"{prefix}[{index}]" + (f" ({name})" if isinstance(name, str) and name else "")
-
-
 def _mapping(entry: object, where: str, allowed: set[str]) -> Mapping:
     if not isinstance(entry, Mapping):
         raise AnsibleFilterError(f"{where}: expected a mapping, got {type(entry).__name__}")
@@ -329,7 +324,7 @@ def _provider(entry: object, where: str) -> dict:
         section["label-defaults"] = defaults
 
     def items(field: str) -> list[tuple[int, object, str]]:
-        return [(i, e, f"{where} {_where(field, i, e)}")
+        return [(i, e, f"{where} {checks.where(field, i, e)}")
                 for i, e in enumerate(_list(entry.get(field), where, field))]
 
     images = _objects([(_image(e, w), w) for _, e, w in items("images")], where, "image")
@@ -357,7 +352,7 @@ def _providers(providers: object) -> list[dict]:
         raise AnsibleFilterError(f"{VAR} must be a list of providers, got {type(providers).__name__}")
     result, names = [], {}
     for index, entry in enumerate(providers):
-        where = _where(VAR, index, entry)
+        where = checks.where(VAR, index, entry)
         provider = _provider(entry, where)
         if provider["name"] in names:
             raise AnsibleFilterError(f"{where}: name {provider['name']} is already used by "

@@ -221,6 +221,17 @@ def describe(kind: str, **options) -> str:
     return text
 
 
+def where(prefix: str, index: int, entry: object, key: str = "name") -> str:
+    """Where an entry of a list is, for messages: ``prefix[index]``, then the entry's key (its
+    name) in brackets when it has one, shown as repr when it is not printable text:
+    ``zuul_launcher_openstack[0] (alpha)``, ``projects[2] ('a\\nb')``."""
+    name = entry.get(key) if isinstance(entry, Mapping) else None
+    if name is None or name == "":
+        return f"{prefix}[{index}]"
+    shown = name if isinstance(name, str) and name.isprintable() else repr(name)
+    return f"{prefix}[{index}] ({shown})"
+
+
 def duplicates(values: Iterable[object]) -> list:
     """The values listed more than once, each once, in the order of their second listing."""
     seen: list = []

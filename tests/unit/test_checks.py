@@ -212,3 +212,14 @@ def test_item_names_number_the_first_brackets():
         {"name": "static_locations[].path", "value": ["/a/", "/b"], "kind": "abs_path", "directory": True,
          "each": True}])
     assert problems == ["static_locations[1].path is /b: not an absolute path ending with /"]
+
+
+@pytest.mark.parametrize("entry, key, expected", [
+    ({"name": "alpha"}, "name", "providers[0] (alpha)"),
+    ({"project": "a\nb"}, "project", "providers[0] ('a\\nb')"),
+    ({"name": 5}, "name", "providers[0] (5)"),
+    ({"name": ""}, "name", "providers[0]"),
+    ("alpha", "name", "providers[0]"),
+])
+def test_where_names_the_entry(entry, key, expected):
+    assert checks.where("providers", 0, entry, key=key) == expected

@@ -77,8 +77,9 @@ def deploy_cli(site: Path, *args: str, config: bytes = b"") -> subprocess.Comple
      "--disable-file {site}/a-directory is a directory: it must name a file "
      "(while it exists, its text says why deploys are disabled)"),
     ("lock_timeout: soon\n", [],
-     "{site}/deploy.yaml: lock_timeout must be a number of seconds (0 or more), not 'soon'"),
-    (None, ["--lock-timeout", "nan"], "--lock-timeout must be a number of seconds (0 or more), not nan"),
+     "{site}/deploy.yaml: lock_timeout must be a number of seconds (0 or more), not a string 'soon'"),
+    (None, ["--lock-timeout", "nan"],
+     "--lock-timeout must be a number of seconds (0 or more), not a number nan"),
     ("inventory: {a: 1}\n", [],
      "{site}/deploy.yaml: inventory must be a list of inventory paths (or one path), not a mapping {'a': 1}"),
     ("inventory: [inventory/aio, 3]\n", [],

@@ -208,7 +208,7 @@ def test_bad_zuul_d_is_explained(tmp_path, text, message):
     ("- job: {files: ['^a/']}\n", "item 1: the job has no name"),
     ("- job: {name: a}\n- job: deploy-b\n",
      "item 2: a job must be a mapping of its attributes (name, parent, ...), not a string 'deploy-b'"),
-    ("- job: {name: 5}\n", "item 1: the job's name must be a string, not int 5"),
+    ("- job: {name: 5}\n", "item 1: the job's name must be a string, not a number 5"),
     ("just a sentence\n",
      "expected a list of items (- job: ..., - project: ...), not a string 'just a sentence'"),
     ("job: {name: a}\n",
