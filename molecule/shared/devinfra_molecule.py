@@ -190,20 +190,22 @@ def scenario_hosts() -> Hosts:
     return Hosts(inventory_file())
 
 
-def host_fixtures(*names: str) -> dict[str, Callable]:
+def host_fixtures(*names: str, **aliases: str) -> dict[str, Callable]:
     """One fixture per named host, for a test module's globals.
 
     ``globals().update(host_fixtures("db1", "client1"))`` lets its tests ask
-    for ``db1`` and ``client1`` by name.
+    for ``db1`` and ``client1`` by name; ``host_fixtures(mirror="mirrorupd1")``
+    names the fixture ``mirror`` for the host ``mirrorupd1``.
     """
 
-    def fixture(name: str):
+    def fixture(name: str, host_name: str):
         @pytest.fixture(scope="session", name=name)
         def host():
-            return scenario_hosts()[name]
+            return scenario_hosts()[host_name]
         return host
 
-    return {name: fixture(name) for name in names}
+    wanted = {name: name for name in names} | aliases
+    return {name: fixture(name, host_name) for name, host_name in wanted.items()}
 
 
 @pytest.fixture(scope="session")

@@ -6,18 +6,12 @@ base1 and base2 both carry the role; base2 acts as the client.
 import re
 
 import pytest
+from devinfra_molecule import host_fixtures
 
 SSH = "ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5"
 
 
-@pytest.fixture(scope="module")
-def base1(hosts):
-    return hosts["base1"]
-
-
-@pytest.fixture(scope="module")
-def base2(hosts):
-    return hosts["base2"]
+globals().update(host_fixtures("base1", "base2"))
 
 
 def test_admin_logs_in_with_key_and_gets_root_via_sudo(base2):

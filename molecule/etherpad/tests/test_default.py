@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from devinfra_molecule import PKI_CA_FILE, run_converge
+from devinfra_molecule import PKI_CA_FILE, host_fixtures, run_converge
 
 SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
 ARTIFACTS = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / ".artifacts"
@@ -33,14 +33,7 @@ PAD_TEXT = "Hello from molecule " + uuid.uuid4().hex[:8]
 FIGURES = {}
 
 
-@pytest.fixture(scope="module")
-def pad1(hosts):
-    return hosts["pad1"]
-
-
-@pytest.fixture(scope="module")
-def padclient1(hosts):
-    return hosts["padclient1"]
+globals().update(host_fixtures("pad1", "padclient1"))
 
 
 def curl(host, path, *args):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from devinfra_molecule import host_fixtures
 
 WAR = os.environ.get("DEVINFRA_GERRIT_WAR", "")
 NO_RELEASE = (
@@ -35,9 +36,7 @@ def expected_version():
     return yaml.safe_load(defaults.read_text())["gerrit_version"]
 
 
-@pytest.fixture(scope="module")
-def gerrit1(hosts):
-    return hosts["gerrit1"]
+globals().update(host_fixtures("gerrit1"))
 
 
 @pytest.fixture

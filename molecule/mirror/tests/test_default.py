@@ -10,7 +10,7 @@ import re
 import time
 
 import pytest
-from devinfra_molecule import wait_for
+from devinfra_molecule import host_fixtures, wait_for
 
 CURL = "curl -sS --max-time 60"
 LOG = "/var/log/nginx/mirror.access.log"
@@ -19,14 +19,7 @@ PIP_PACKAGES = ["idna==3.10", "six==1.17.0", "attrs==25.3.0"]
 PIP = "--no-cache-dir --disable-pip-version-check --index-url https://mirror1/pypi/simple/"
 
 
-@pytest.fixture(scope="module")
-def mirror1(hosts):
-    return hosts["mirror1"]
-
-
-@pytest.fixture(scope="module")
-def client(hosts):
-    return hosts["mirrorclient1"]
+globals().update(host_fixtures("mirror1", client="mirrorclient1"))
 
 
 def log_lines(host, pattern):

@@ -13,7 +13,7 @@ import json
 import time
 
 import pytest
-from devinfra_molecule import run_converge, wait_for
+from devinfra_molecule import host_fixtures, run_converge, wait_for
 
 PUBLISHED = "/srv/mirror-update/published/mirtest"
 RELEASES = "/srv/mirror-update/releases/mirtest"
@@ -27,19 +27,7 @@ LISTED = ["mirtest-alpha", "mirtest-beta"]
 TEXTFILE = "/var/lib/prometheus/node-exporter/mirror_update.prom"
 
 
-@pytest.fixture(scope="module")
-def upstream(hosts):
-    return hosts["upstream1"]
-
-
-@pytest.fixture(scope="module")
-def mirror(hosts):
-    return hosts["mirrorupd1"]
-
-
-@pytest.fixture(scope="module")
-def client(hosts):
-    return hosts["aptclient1"]
+globals().update(host_fixtures(upstream="upstream1", mirror="mirrorupd1", client="aptclient1"))
 
 
 def apt_update(client):

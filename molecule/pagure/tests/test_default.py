@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from devinfra_molecule import PKI_CA_FILE, converge_ok, wait_for
+from devinfra_molecule import PKI_CA_FILE, converge_ok, host_fixtures, wait_for
 
 SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
 SECRETS = yaml.safe_load((SCENARIO / "vars" / "secrets.yaml").read_text())
@@ -27,14 +27,7 @@ BRANCH = "feature-" + uuid.uuid4().hex[:8]
 MARK = "change " + uuid.uuid4().hex[:8]
 
 
-@pytest.fixture(scope="module")
-def review1(hosts):
-    return hosts["review1"]
-
-
-@pytest.fixture(scope="module")
-def devclient1(hosts):
-    return hosts["devclient1"]
+globals().update(host_fixtures("review1", "devclient1"))
 
 
 def api(host, method, path, token=None, data=None):

@@ -10,7 +10,7 @@ import json
 import uuid
 
 import pytest
-from devinfra_molecule import run_converge
+from devinfra_molecule import host_fixtures, run_converge
 
 # The test passwords of converge.yaml.
 PASSWORDS = {"zuul": "zuul-molecule-secret", "etherpad": "etherpad-molecule-secret"}
@@ -22,14 +22,7 @@ HBA_ZUUL = {"type": "hostssl", "database": "zuul", "user": "zuul", "address": "s
 HBA_ETHERPAD = {"type": "hostssl", "database": "etherpad", "user": "etherpad", "address": "samenet"}
 
 
-@pytest.fixture(scope="module")
-def db1(hosts):
-    return hosts["db1"]
-
-
-@pytest.fixture(scope="module")
-def client(hosts):
-    return hosts["dbclient1"]
+globals().update(host_fixtures("db1", client="dbclient1"))
 
 
 def psql(host, conninfo, sql, password=PASSWORDS["zuul"]):

@@ -9,7 +9,7 @@ import json
 import re
 
 import pytest
-from devinfra_molecule import run_playbook, scenario_directory, wait_for
+from devinfra_molecule import host_fixtures, run_playbook, scenario_directory, wait_for
 
 CURL = "curl -sS --max-time 10"
 # The vhosts of converge.yaml, for runs with one of them broken.
@@ -30,14 +30,7 @@ VHOSTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def webfront1(hosts):
-    return hosts["webfront1"]
-
-
-@pytest.fixture(scope="module")
-def client(hosts):
-    return hosts["webclient1"]
+globals().update(host_fixtures("webfront1", client="webclient1"))
 
 
 @pytest.fixture(scope="module")
