@@ -154,7 +154,7 @@ def test_check_mode_reports_no_change(check_mode_is_clean):
 
 
 ZOOKEEPER_FILES = ("sha256sum /etc/zookeeper/devinfra/* /var/lib/zookeeper/myid"
-                   " /etc/systemd/system/zookeeper.*")
+                   " /etc/systemd/system/zookeeper.service /etc/systemd/system/zookeeper.service.d/*.conf")
 
 
 def live_state():
