@@ -1,6 +1,6 @@
 """Each role's checks run once per run: the check play of a service playbook runs them on every host
 before any role changes anything, and the role itself skips them when they have passed (the
-devinfra_checked_roles fact). The marker and the guard must name the same role, or a role would
+<role>_variables_checked fact). The marker and the guard must name the same role, or a role would
 skip checks nobody ran."""
 
 from pathlib import Path
@@ -24,13 +24,12 @@ def test_the_role_skips_only_the_checks_it_marks_as_passed(role):
     [guard] = [t for t in tasks(role, "main.yaml")
                if t.get("ansible.builtin.import_tasks") == "validate.yaml"]
     markers = [t for t in tasks(role, "validate.yaml")
-               if "devinfra_checked_roles" in (t.get("ansible.builtin.set_fact") or {})]
+               if f"{role}_variables_checked" in (t.get("ansible.builtin.set_fact") or {})]
     if role in EVERY_TIME:
         assert "when" not in guard and not markers
         return
-    assert guard.get("when") == f"'{role}' not in devinfra_checked_roles | default([])"
+    assert guard.get("when") == f"not ({role}_variables_checked | default(false))"
     [marker] = markers
     assert marker == tasks(role, "validate.yaml")[-1], "the marker comes after every check"
-    assert marker["ansible.builtin.set_fact"]["devinfra_checked_roles"] == (
-        f"{{{{ devinfra_checked_roles | default([]) | union(['{role}']) }}}}")
+    assert marker["ansible.builtin.set_fact"] == {f"{role}_variables_checked": True}
     assert "when" not in marker

@@ -199,10 +199,11 @@ RENDER_PLAYBOOK = """\
   vars:
     ansible_python_interpreter: "{{ ansible_playbook_python }}"
   tasks:
-    - name: Build the rules as the base role does
+    - name: Check the rules as the base role does (its vars, base_firewall_rules, public)
       ansible.builtin.include_role:
         name: base
         tasks_from: validate
+        public: true
     - name: Render the nftables ruleset
       ansible.builtin.template:
         src: "{{ root }}/roles/base/templates/nftables.conf.j2"
