@@ -4,12 +4,12 @@ a size, a duration, a port, and of "listed twice" or "names something unknown".
 Plain Python with no Ansible import, so that every reader of variables uses the same rules:
 
 - the roles' ``tasks/validate.yaml``, through the Jinja test ``devinfra_valid`` and the filters
-  ``devinfra_duplicates`` and ``devinfra_unknown`` (plugins/test/devinfra.py,
+  ``devinfra_problems``, ``devinfra_duplicates`` and ``devinfra_unknown`` (plugins/test/devinfra.py,
   plugins/filter/devinfra_checks.py);
-- the filters in plugins/filter/ and the inventory plugins, which load this file by its path
-  (Ansible's controller plugins cannot import a repository's module_utils);
-- ``devinfra validate`` and the CLI, as ``plugins.module_utils.checks``;
-- modules, as ``ansible.module_utils.checks`` (ansible.cfg's ``module_utils`` path).
+- the filters that check their input (monitoring, zuul_launcher, projects), which read this file
+  by its path (Ansible's controller plugins cannot import a repository's module_utils);
+- the devinfra command (``devinfra validate``, ``devinfra hosts``), through devinfra/checks.py;
+- and any module, as ``ansible.module_utils.checks`` (ansible.cfg's ``module_utils`` path).
 
 Every check is a kind in ``KINDS``: ``valid(kind, value, **options)`` says whether the value is
 one, ``describe(kind, **options)`` says in words what one is (for error messages). The patterns
