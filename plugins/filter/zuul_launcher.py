@@ -58,13 +58,18 @@ connections, ``{name: {driver: openstack, cloud: ..., rate?: ...}}``.
 ``clouds:`` mapping against the providers and returns the clouds.yaml text.
 
 A bad entry raises an error naming it (``zuul_launcher_openstack[0] (alpha)
-labels[1] (debian-trixie-small)``) and the field. Zuul 14.3.0 boots OpenStack
-cloud images by ID only (``image-id``); names and filters are not supported.
+labels[1] (debian-trixie-small)``) and the field. The fields' types are an Ansible
+argument spec per entry (PROVIDER_SPEC, IMAGE_SPEC, FLAVOR_SPEC, LABEL_SPEC), checked by
+ArgumentSpecValidator with a role spec's conversions (``"yes"`` is true, ``"private"`` is
+``["private"]``); names, smallest values and references are checked after, with
+plugins/module_utils/checks.py. Zuul 14.3.0 boots OpenStack cloud images by ID only
+(``image-id``); names and filters are not supported.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 import runpy
 import uuid
 from collections.abc import Mapping, Sequence
@@ -72,6 +77,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import yaml
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 try:
     from ansible.errors import AnsibleFilterError
@@ -86,17 +92,33 @@ CLOUDS_VAR = "zuul_launcher_clouds"
 # a repository's module_utils.
 checks = SimpleNamespace(**runpy.run_path(str(Path(__file__).parents[1] / "module_utils" / "checks.py")))
 
-PROVIDER_KEYS = {
-    "name", "cloud", "region", "connection", "rate", "launch_timeout", "launch_attempts",
-    "max_servers", "max_cores", "max_ram", "floating_ip_cleanup", "port_cleanup_interval",
-    "boot_timeout", "key_name", "networks", "security_groups", "floating_ip", "availability_zone",
-    "host_key_checking", "images", "flavors", "labels",
-}
-IMAGE_KEYS = {"name", "image_id", "description", "username", "python_path", "connection_type",
-              "connection_port", "config_drive"}
-FLAVOR_KEYS = {"name", "flavor_name", "description"}
-LABEL_KEYS = {"name", "image", "flavor", "description", "min_ready", "max_ready_age",
-              "boot_timeout", "boot_from_volume", "volume_size"}
+
+
+def _spec(**fields: str) -> dict:
+    """An Ansible argument spec from ``field="type"`` (``!`` after the type: required;
+    ``list:str``: a list of strings)."""
+    spec = {}
+    for field, kind in fields.items():
+        required = kind.endswith("!")
+        kind, _, elements = kind.rstrip("!").partition(":")
+        spec[field] = {"type": kind, "required": required} | ({"elements": elements} if elements else {})
+    return spec
+
+
+# The fields of each entry and their types, checked by Ansible's ArgumentSpecValidator (the
+# same types, and conversions, as a role's argument spec); what a type cannot say (a name, a
+# smallest value, a UUID, an image of this provider) is checked after it, below.
+PROVIDER_SPEC = _spec(
+    name="str!", cloud="str!", region="str", connection="str", rate="raw", launch_timeout="int",
+    launch_attempts="int", max_servers="int", max_cores="int", max_ram="int",
+    floating_ip_cleanup="bool", port_cleanup_interval="int", boot_timeout="int", key_name="str",
+    networks="list:str", security_groups="list:str", floating_ip="bool", availability_zone="str",
+    host_key_checking="bool", images="list:raw", flavors="list:raw", labels="list:raw")
+IMAGE_SPEC = _spec(name="str!", image_id="str!", description="str", username="str", python_path="str",
+                   connection_type="str", connection_port="int", config_drive="bool")
+FLAVOR_SPEC = _spec(name="str!", flavor_name="str!", description="str")
+LABEL_SPEC = _spec(name="str!", image="str!", flavor="str!", description="str", min_ready="int",
+                   max_ready_age="int", boot_timeout="int", boot_from_volume="bool", volume_size="int")
 CONNECTION_TYPES = ("ssh", "winrm")
 # The integer fields and their smallest value.
 _INT_MIN = {"launch_timeout": 1, "launch_attempts": 1, "boot_timeout": 1, "max_servers": 0,
@@ -145,27 +167,46 @@ def _mapping(entry: object, where: str, allowed: set[str]) -> Mapping:
     return entry
 
 
-def _list(value: object, where: str, field: str) -> list:
-    if value is None:
-        return []
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        raise AnsibleFilterError(f"{where}: {field} must be a list, got {type(value).__name__}")
-    return list(value)
+_TYPE_WORDS = {"str": "a string", "int": "an integer", "bool": "true or false", "list": "a list"}
 
 
-def _str(entry: Mapping, field: str, where: str, required: bool = False) -> str | None:
+def _typed(entry: object, where: str, spec: dict) -> dict:
+    """The entry's fields, typed by ArgumentSpecValidator (absent ones None); the first
+    problem raises an error naming the entry and the field."""
+    given = {str(key): value for key, value in _mapping(entry, where, set(spec)).items()}
+    result = ArgumentSpecValidator(spec).validate(given)
+    for error in result.errors:
+        text = str(error)
+        if text.startswith("missing required arguments: "):
+            missing = text.split(": ", 1)[1].split(",")[0].strip()
+            raise AnsibleFilterError(f"{where}: missing {missing}")
+        found = re.match(r"(?:argument|Elements value for option) '(\w+)'", text)
+        if found and found[1] in spec:
+            field = found[1]
+            value = given[field]
+            if spec[field]["type"] == "list":
+                what = "a list of strings" if spec[field].get("elements") == "str" else "a list"
+                raise AnsibleFilterError(f"{where}: {field} must be {what}, got {type(value).__name__}")
+            words = _TYPE_WORDS.get(spec[field]["type"], spec[field]["type"])
+            if field in _INT_MIN:
+                words += f" >= {_INT_MIN[field]}"
+            raise AnsibleFilterError(f"{where}: {field} must be {words}, got {value!r}")
+        raise AnsibleFilterError(f"{where}: {text}")
+    return result.validated_parameters
+
+
+def _str(entry: Mapping, field: str, where: str) -> str | None:
+    """A typed string field: None when absent; never empty."""
     value = entry.get(field)
     if value is None:
-        if required:
-            raise AnsibleFilterError(f"{where}: missing {field}")
         return None
-    if not isinstance(value, str) or not value.strip():
+    if not value.strip():
         raise AnsibleFilterError(f"{where}: {field} must be a non-empty string, got {value!r}")
     return str.__str__(value)
 
 
-def _name(entry: Mapping, field: str, where: str, required: bool = True) -> str | None:
-    value = _str(entry, field, where, required)
+def _name(entry: Mapping, field: str, where: str) -> str | None:
+    value = _str(entry, field, where)
     if value is not None and not checks.name(value):
         raise AnsibleFilterError(f"{where}: {field} {value!r} is not a valid name "
                                  "(letters, digits, '.', '_', '-'; starting with a letter or digit)")
@@ -173,13 +214,12 @@ def _name(entry: Mapping, field: str, where: str, required: bool = True) -> str 
 
 
 def _int(entry: Mapping, field: str, where: str) -> int | None:
+    """A typed integer field: None when absent; at least its smallest value (_INT_MIN)."""
     value = entry.get(field)
     if value is None:
         return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
     low = _INT_MIN[field]
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+    if isinstance(value, bool) or value < low:
         raise AnsibleFilterError(f"{where}: {field} must be an integer >= {low}, got {value!r}")
     if field == "connection_port" and value > 65535:
         raise AnsibleFilterError(f"{where}: {field} {value} is outside 1-65535")
@@ -188,20 +228,16 @@ def _int(entry: Mapping, field: str, where: str) -> int | None:
 
 def _bool(entry: Mapping, field: str, where: str) -> bool | None:
     value = entry.get(field)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise AnsibleFilterError(f"{where}: {field} must be true or false, got {value!r}")
-    return bool(value)
+    return None if value is None else bool(value)
 
 
 def _strings(entry: Mapping, field: str, where: str) -> list[str] | None:
-    value = entry.get(field)
-    if value is None:
+    """A typed list of strings: None when absent; no empty item."""
+    items = entry.get(field)
+    if items is None:
         return None
-    items = _list(value, where, field)
     for item in items:
-        if not isinstance(item, str) or not item.strip():
+        if not item.strip():
             raise AnsibleFilterError(f"{where}: {field} must be a list of names or IDs, got {item!r}")
     return [str.__str__(item) for item in items]
 
@@ -224,9 +260,9 @@ def _put(target: dict, key: str, value: object) -> None:
 
 def _image(entry: object, where: str) -> tuple[dict, dict]:
     """(the Zuul-wide image object, the section's image entry)."""
-    entry = _mapping(entry, where, IMAGE_KEYS)
+    entry = _typed(entry, where, IMAGE_SPEC)
     name = _name(entry, "name", where)
-    image_id = _str(entry, "image_id", where, required=True)
+    image_id = _str(entry, "image_id", where)
     try:
         uuid.UUID(image_id)
     except ValueError:
@@ -249,16 +285,16 @@ def _image(entry: object, where: str) -> tuple[dict, dict]:
 
 
 def _flavor(entry: object, where: str) -> tuple[dict, dict]:
-    entry = _mapping(entry, where, FLAVOR_KEYS)
+    entry = _typed(entry, where, FLAVOR_SPEC)
     name = _name(entry, "name", where)
     shared = {"name": name}
     _put(shared, "description", _str(entry, "description", where))
-    local = {"name": name, "flavor-name": _str(entry, "flavor_name", where, required=True)}
+    local = {"name": name, "flavor-name": _str(entry, "flavor_name", where)}
     return shared, local
 
 
 def _label(entry: object, where: str, images: set[str], flavors: set[str]) -> tuple[dict, dict]:
-    entry = _mapping(entry, where, LABEL_KEYS)
+    entry = _typed(entry, where, LABEL_SPEC)
     name = _name(entry, "name", where)
     image = _name(entry, "image", where)
     flavor = _name(entry, "flavor", where)
@@ -295,10 +331,10 @@ def _objects(entries: list[tuple[tuple[dict, dict], str]], where: str, kind: str
 
 def _provider(entry: object, where: str) -> dict:
     """One checked entry: its connection settings, section, and shared objects."""
-    entry = _mapping(entry, where, PROVIDER_KEYS)
+    entry = _typed(entry, where, PROVIDER_SPEC)
     name = _name(entry, "name", where)
     cloud = _name(entry, "cloud", where)
-    connection = _name(entry, "connection", where, required=False) or f"openstack-{name}"
+    connection = _name(entry, "connection", where) or f"openstack-{name}"
 
     section: dict = {"name": name, "connection": connection}
     _put(section, "region", _str(entry, "region", where))
@@ -325,7 +361,7 @@ def _provider(entry: object, where: str) -> dict:
 
     def items(field: str) -> list[tuple[int, object, str]]:
         return [(i, e, f"{where} {checks.where(field, i, e)}")
-                for i, e in enumerate(_list(entry.get(field), where, field))]
+                for i, e in enumerate(entry.get(field) or [])]
 
     images = _objects([(_image(e, w), w) for _, e, w in items("images")], where, "image")
     flavors = _objects([(_flavor(e, w), w) for _, e, w in items("flavors")], where, "flavor")

@@ -258,11 +258,11 @@ B = "zuul_launcher_openstack[1] (beta-two)"
     ((0, "max_servers"), "ten", f"{A}: max_servers must be an integer >= 0, got 'ten'"),
     ((0, "launch_timeout"), 0, f"{A}: launch_timeout must be an integer >= 1, got 0"),
     ((0, "boot_timeout"), True, f"{A}: boot_timeout must be an integer >= 1, got True"),
-    ((0, "floating_ip"), "yes", f"{A}: floating_ip must be true or false, got 'yes'"),
-    ((0, "networks"), "private", f"{A}: networks must be a list, got str"),
-    ((0, "networks"), ["private", 7], f"{A}: networks must be a list of names or IDs, got 7"),
+    ((0, "floating_ip"), "sometimes", f"{A}: floating_ip must be true or false, got 'sometimes'"),
+    ((0, "networks"), {"private": 1}, f"{A}: networks must be a list of strings, got dict"),
+    ((0, "networks"), ["private", " "], f"{A}: networks must be a list of names or IDs, got ' '"),
     ((0, "rate"), 0, f"{A}: rate must be a number > 0"),
-    ((0, "region"), 1, f"{A}: region must be a non-empty string, got 1"),
+    ((0, "region"), " ", f"{A}: region must be a non-empty string, got ' '"),
     ((0, "cloud"), "my cloud", f"{A}: cloud 'my cloud' is not a valid name"),
     ((0, "connection"), "openstack]", f"{A}: connection 'openstack]' is not a valid name"),
     ((0, "images"), {"name": "debian-trixie"}, f"{A}: images must be a list, got dict"),
@@ -296,6 +296,18 @@ def test_bad_entries_name_the_entry_and_field(path, value, message):
     # The other filters check the providers the same way.
     with pytest.raises(AnsibleFilterError, match="zuul_launcher_openstack"):
         zuul_openstack_connections(providers)
+
+
+def test_types_are_ansibles_argument_spec_types():
+    """ArgumentSpecValidator types the fields, with a role argument spec's conversions."""
+    providers = modify((0, "floating_ip"), "yes")
+    providers[0]["networks"] = "private"
+    providers[0]["region"] = 1
+    [section] = [o["section"] for o in zuul_openstack(providers) if "section" in o and
+                 o["section"]["name"] == "alpha"]
+    assert section["label-defaults"]["auto-floating-ip"] is True
+    assert section["label-defaults"]["networks"] == ["private"]
+    assert section["region"] == "1"
 
 
 def test_a_label_whose_image_differs_between_providers_is_refused():
