@@ -43,11 +43,13 @@ name it returns is the group's.
 import fnmatch
 import importlib.util
 import re
+import runpy
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
+from types import SimpleNamespace
 
 import yaml
 from ansible.errors import AnsibleParserError
@@ -70,6 +72,8 @@ def _load_safe_yaml():
 
 
 safe_yaml = _load_safe_yaml()
+# plugins/module_utils/checks.py, by its path: what a host name is, for every part of devinfra.
+checks = SimpleNamespace(**runpy.run_path(str(Path(__file__).parents[1] / "module_utils" / "checks.py")))
 
 DOCUMENTATION = r"""
 name: yamlgroup
@@ -475,6 +479,9 @@ class PatternGroups:
                          f"got {safe_yaml.describe(groups)}")
         self.groups: dict[str, list[Entry]] = {}
         self.references: set[str] = set()  # the groups named by @group entries
+        # (group, entry) of the exact-name entries that are not host names (checks.py's rule):
+        # likely typos, since they select only a host of exactly that odd name.
+        self.not_host_names: list[tuple[str, str]] = []
         self._compiled: dict[str, _ExactName | _ScannedPattern] = {}
         for name, value in groups.items():
             self._check_group_name(name)
@@ -525,6 +532,9 @@ class PatternGroups:
                         "lookarounds)" if text.startswith("^") else "cannot compile the glob")
                 raise _error(self.source, f"{what}: {re2_message(exc)}",
                              group=group, entry=item) from None
+        if isinstance(self._compiled[text], _ExactName) and not (
+                checks.host_name(text) or checks.ip_address(text)):
+            self.not_host_names.append((group, item))
         return Entry(item, exclude, pattern=self._compiled[text])
 
     def select(self, hosts: Iterable[str],
@@ -642,6 +652,10 @@ class InventoryModule(BaseInventoryPlugin):
             raise _error(path, f"unknown top-level key(s) {', '.join(map(repr, unknown))}: "
                          "a yamlgroup file has only 'plugin' and 'groups'")
         patterns = PatternGroups(path, data.get("groups"))
+        for group, entry in patterns.not_host_names:
+            self.display.warning(f"{path}: group {group!r}: entry {entry!r} has no wildcard and is not "
+                                 f"{checks.describe('host_name')}: it selects only a host named exactly "
+                                 "that")
         if not self.inventory.hosts:
             self.display.warning(f"{path}: no host in the inventory yet, so every yamlgroup group "
                                  "is empty; list this source after the sources of the hosts")

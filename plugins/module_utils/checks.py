@@ -8,6 +8,7 @@ Plain Python with no Ansible import, so that every reader of variables uses the 
   plugins/filter/devinfra_checks.py);
 - the filters that check their input (monitoring, zuul_launcher, projects), which read this file
   by its path (Ansible's controller plugins cannot import a repository's module_utils);
+- the yamlgroup inventory plugin (an exact entry that is not a host name warns);
 - the devinfra command (``devinfra validate``, ``devinfra hosts``), through devinfra/checks.py;
 - and any module, as ``ansible.module_utils.checks`` (ansible.cfg's ``module_utils`` path).
 

@@ -566,3 +566,21 @@ def test_ansible_doc_renders_the_documentation():
     assert run.returncode == 0, run.stderr
     assert "Reads a YAML file whose top-level `plugin' is `yamlgroup'" in " ".join(run.stdout.split())
     assert "EXAMPLES" in run.stdout
+
+
+def test_an_exact_entry_that_is_no_host_name_warns(tmp_path):
+    """A literal entry that is not a host name (checks.py's rule: a typo, most likely) still
+    selects a host of exactly that name, and the plugin says so."""
+    warnings = []
+    plugin = yamlgroup.InventoryModule()
+    plugin.display = type("Display", (), {"warning": staticmethod(warnings.append)})()
+    path = groups_file(tmp_path, "plugin: yamlgroup\ngroups:\n  web: ['web01 .example.org', "
+                                 "'web02.example.org', '192.0.2.7', 'web*', '!db_1']\n")
+    inventory = inventory_with(hosts=["web01 .example.org", "web02.example.org", "db_1"])
+    plugin.parse(inventory, DataLoader(), str(path))
+    inventory.reconcile_inventory()
+    assert sorted(h.name for h in inventory.groups["web"].get_hosts()) == [
+        "web01 .example.org", "web02.example.org"]
+    assert [w.split(": ", 1)[1] for w in warnings] == [
+        f"group 'web': entry {entry!r} has no wildcard and is not a host name (letters, digits, dots "
+        "and dashes): it selects only a host named exactly that" for entry in ("web01 .example.org", "!db_1")]
