@@ -260,43 +260,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     began = time.monotonic()
-
-    def quick(echo: bool) -> list[Result]:
-        """The lint and unit stages selected, one after the other."""
-        found: list[Result] = []
-        if "lint" in stages:
-            found.append(run_stage("yamllint", ["yamllint", "--strict", "."], echo=echo))
-            # Molecule's playbooks name hosts only molecule's inventory has; our
-            # ansible.cfg makes such a pattern an error, which lint must not see.
-            found.append(run_stage("ansible-lint", ["ansible-lint", "--offline", "--profile", "production"],
-                                   echo=echo, env=dict(os.environ, ANSIBLE_HOST_PATTERN_MISMATCH="warning")))
-            found.append(run_stage("ruff", ["ruff", "check", "."], echo=echo))
-            found.append(run_stage("inventory", ["devinfra", "validate"], echo=echo))
-        if "unit" in stages:
-            # The real Zuul's parsers check what our filters render for it.
-            env = dict(os.environ, DEVINFRA_ZUUL_PYTHON=zuul_python())
-            # Four workers: most tests wait on subprocesses (ansible-playbook, the
-            # real Zuul's parsers, loopback HTTP doubles), not on the 2 cores.
-            found.append(run_stage("pytest", ["pytest", "-q", "-n", "4", "tests/unit"], echo=echo, env=env))
-        return found
-
     results: list[Result] = []
-    if "molecule" in stages and shutil.which("molecule") is None:
-        say("run-tests: molecule is not installed: run `make venv`")
-        return 2
-    if "molecule" in stages and scenarios and stages & {"lint", "unit"}:
-        # Beside the scenarios, not before them: the scenarios mostly wait on
-        # containers (make test used a third of the 2 cores' time), so lint
-        # and the unit tests fit in beside them. Their output goes to their
-        # logs; a failed one's log ends the summary.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            beside = pool.submit(quick, False)
-            scenario_results = run_molecule(scenarios, args.jobs, echo=True)
-            results += beside.result() + scenario_results
-    else:
-        results += quick(echo=True)
-        if "molecule" in stages:
-            results += run_molecule(scenarios, args.jobs, echo=True)
+    if "lint" in stages:
+        results.append(run_stage("yamllint", ["yamllint", "--strict", "."], echo=True))
+        # Molecule's playbooks name hosts only molecule's inventory has; our
+        # ansible.cfg makes such a pattern an error, which lint must not see.
+        results.append(run_stage("ansible-lint", ["ansible-lint", "--offline", "--profile", "production"],
+                                 echo=True, env=dict(os.environ, ANSIBLE_HOST_PATTERN_MISMATCH="warning")))
+        results.append(run_stage("ruff", ["ruff", "check", "."], echo=True))
+        results.append(run_stage("inventory", ["devinfra", "validate"], echo=True))
+    if "unit" in stages:
+        # The real Zuul's parsers check what our filters render for it.
+        env = dict(os.environ, DEVINFRA_ZUUL_PYTHON=zuul_python())
+        # Four workers: most tests wait on subprocesses (ansible-playbook, the
+        # real Zuul's parsers, loopback HTTP doubles), not on the 2 cores.
+        results.append(run_stage("pytest", ["pytest", "-q", "-n", "4", "tests/unit"], echo=True, env=env))
+    if "molecule" in stages:
+        if shutil.which("molecule") is None:
+            say("run-tests: molecule is not installed: run `make venv`")
+            return 2
+        results += run_molecule(scenarios, args.jobs, echo=True)
     if "aio" in stages:
         # The AIO's Zuul deploying commits merged into its clone (tests/aio):
         # needs a deployed AIO (make aio); skipped, saying so, when none runs.
@@ -314,11 +297,6 @@ def main(argv: list[str] | None = None) -> int:
             print("      " + ", ".join(f"{k} {v:.0f}s" for k, v in result.actions.items()))
     for line in budget(results, wall):
         print(line)
-    for result in failed:
-        if not result.name.startswith("molecule:"):
-            lines = log_path(result.name).read_text(errors="replace").splitlines()
-            print(f"\n=== {result.name} failed; the end of {log_path(result.name)}:")
-            print("\n".join(lines[-60:]))
     print(f"stages: {len(results) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
 
