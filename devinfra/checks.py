@@ -23,11 +23,8 @@ def _load():
 
 
 _checks = _load()
-KINDS = _checks.KINDS
 valid = _checks.valid
 describe = _checks.describe
-duplicates = _checks.duplicates
-unknown = _checks.unknown
 host_name = _checks.host_name
 
 # The naming conventions of the roles' variables (every role's meta/argument_specs.yaml keeps
