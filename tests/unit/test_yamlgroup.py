@@ -65,6 +65,14 @@ def parse(path, inventory=None):
             for name, group in inventory.groups.items() if name not in ("all", "ungrouped")}
 
 
+def plugin_keeping_warnings():
+    """The plugin, and the list its warnings go to."""
+    warnings = []
+    plugin = yamlgroup.InventoryModule()
+    plugin.display = type("Display", (), {"warning": staticmethod(warnings.append)})()
+    return plugin, warnings
+
+
 def members(tmp_path, groups_yaml, **kwargs):
     result = parse(groups_file(tmp_path, "plugin: yamlgroup\ngroups:\n" + textwrap.indent(
         textwrap.dedent(groups_yaml), "  ")), **kwargs)
@@ -423,9 +431,7 @@ def test_without_re2_the_plugin_warns_and_matches_with_pythons_re(tmp_path, monk
     """A bastion's Ansible from before google-re2 must still read the groups,
     to deploy service-bastion.yaml, which installs it."""
     monkeypatch.setattr(yamlgroup, "re2", None)
-    warnings = []
-    plugin = yamlgroup.InventoryModule()
-    plugin.display = type("Display", (), {"warning": staticmethod(warnings.append)})()
+    plugin, warnings = plugin_keeping_warnings()
     path = groups_file(tmp_path, "plugin: yamlgroup\ngroups:\n  web: ['web*', '!^web0[2-9]\\..*$']\n"
                                  "  bad: ['^(x']\n")
     inventory = inventory_with(hosts=["web01.example.org", "web02.example.org", "db01.example.org"])
@@ -439,9 +445,7 @@ def test_without_re2_the_plugin_warns_and_matches_with_pythons_re(tmp_path, monk
 
 
 def test_a_file_read_before_the_hosts_warns(tmp_path):
-    warnings = []
-    plugin = yamlgroup.InventoryModule()
-    plugin.display = type("Display", (), {"warning": staticmethod(warnings.append)})()
+    plugin, warnings = plugin_keeping_warnings()
     path = groups_file(tmp_path, "plugin: yamlgroup\ngroups:\n  web: web*\n")
     inventory = inventory_with(hosts=[])
     plugin.parse(inventory, DataLoader(), str(path))
@@ -571,9 +575,7 @@ def test_ansible_doc_renders_the_documentation():
 def test_an_exact_entry_that_is_no_host_name_warns(tmp_path):
     """A literal entry that is not a host name (checks.py's rule: a typo, most likely) still
     selects a host of exactly that name, and the plugin says so."""
-    warnings = []
-    plugin = yamlgroup.InventoryModule()
-    plugin.display = type("Display", (), {"warning": staticmethod(warnings.append)})()
+    plugin, warnings = plugin_keeping_warnings()
     path = groups_file(tmp_path, "plugin: yamlgroup\ngroups:\n  web: ['web01 .example.org', "
                                  "'web02.example.org', '192.0.2.7', 'web*', '!db_1']\n")
     inventory = inventory_with(hosts=["web01 .example.org", "web02.example.org", "db_1"])
